@@ -1,0 +1,31 @@
+"""Resources: where outputs live (REACT_HOME) and the DuckDB store in it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from react_assets.paths import ReactPaths
+from react_assets.store import Store
+
+
+class ReactHomeResource(dg.ConfigurableResource):
+    """The output root (REACT_HOME); hands out its paths and the DuckDB metadata store."""
+
+    root: str
+
+    def paths(self) -> ReactPaths:
+        return ReactPaths(Path(self.root).resolve()).create()
+
+    def store(self) -> Store:
+        """The DuckDB store, with the schema applied (idempotent)."""
+        store = Store(self.paths().duckdb)
+        store.apply_schema()
+        return store
+
+
+def default_react_home() -> str:
+    """REACT_HOME from the environment, else ./var (read here, never in the library)."""
+    return os.environ.get("REACT_HOME", "var")

@@ -1,0 +1,79 @@
+"""The layout of everything a run writes under one root (REACT_HOME)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ReactPaths:
+    """Every output folder and file of the pipeline, derived from one root."""
+
+    root: Path
+
+    @property
+    def duckdb(self) -> Path:
+        return self.root / "react.duckdb"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db.resolve()}"
+
+    @property
+    def mlartifacts(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster_home"
+
+    @property
+    def shards(self) -> Path:
+        return self.root / "shards"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def domains(self) -> Path:
+        return self.root / "domains"
+
+    @property
+    def eval_data(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def embeddings(self) -> Path:
+        return self.root / "embeddings"
+
+    @property
+    def indexes(self) -> Path:
+        return self.root / "indexes"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def create(self) -> ReactPaths:
+        """Make every folder; fails loudly when the root is not writable."""
+        for folder in (self.root, self.mlartifacts, self.dagster_home, self.shards, self.landing,
+                       self.domains, self.eval_data, self.embeddings, self.indexes,
+                       self.checkpoints, self.reports):
+            folder.mkdir(parents=True, exist_ok=True)
+        probe = self.root / ".write-probe"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise PermissionError(f"REACT_HOME {self.root} is not writable: {err}") from err
+        return self

@@ -1,0 +1,16 @@
+-- Image-text pairs; pair_id is stable (derived from shard id and key), ordinal = row in the shard.
+CREATE TABLE IF NOT EXISTS pairs (
+    pair_id       BIGINT PRIMARY KEY,
+    shard_id      VARCHAR NOT NULL,
+    ordinal       INTEGER NOT NULL,
+    key           VARCHAR NOT NULL,
+    image_member  VARCHAR NOT NULL,
+    caption       VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    width         INTEGER NOT NULL,
+    height        INTEGER NOT NULL,
+    image_bytes   INTEGER NOT NULL,
+    image_sha256  VARCHAR NOT NULL,
+    url           VARCHAR,
+    meta          JSON
+);

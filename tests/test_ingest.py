@@ -1,0 +1,95 @@
+"""Ingestion: counts, skip reasons, idempotent re-runs, stable ids."""
+
+from __future__ import annotations
+
+import tarfile
+
+import pytest
+from shard_factory import add_member, good_samples, png_bytes, write_shard
+
+from react_assets.ingest import IngestConfig, ingest_shard, stable_pair_id
+
+CONFIG = IngestConfig(max_image_pixels=512 * 512, workers=1)
+
+
+def broken_samples() -> list[dict]:
+    good = png_bytes()
+    return [
+        {"key": "b01", "image": good[: len(good) // 2], "caption": "truncated png"},
+        {"key": "b02", "image": b"this is not an image at all", "caption": "text as image"},
+        {"key": "b03", "image": good, "caption": None},
+        {"key": "b04", "image": good, "caption": b"caf\xe9 \xff not utf-8"},
+        {"key": "b05", "image": png_bytes(size=(1024, 1024)), "caption": "too many pixels"},
+        {"key": "b06", "image": None, "caption": "no image"},
+        {"key": "b07", "image": good, "caption": "   "},
+    ]
+
+
+def test_good_and_broken_samples_are_counted_per_reason(tmp_path, store):
+    shard = write_shard(tmp_path / "s.tar", good_samples(5) + broken_samples() + good_samples(1))
+    report = ingest_shard(shard, "s", store, CONFIG)
+    assert report.n_pairs == 5  # the sixth good sample reuses key 000000000
+    assert report.skipped == {
+        "caption_not_utf8": 1, "duplicate_key": 1, "empty_caption": 1, "missing_caption": 1,
+        "missing_image": 1, "oversized_image": 1, "undecodable_image": 2,
+    }
+    rows = store.fetch("select_shard_pairs", {"shard_id": "s"})
+    assert [r["ordinal"] for r in rows] == list(range(5))
+    assert rows[0]["pair_id"] == stable_pair_id("s", "000000000")
+    assert rows[0]["source"] == "test" and rows[0]["caption"] == "a red square 0"
+    assert len(rows[0]["image_sha256"]) == 64
+    skipped = store.fetch("count_pair_integrity")
+    assert skipped == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+
+
+def test_members_that_escape_the_folder_or_are_links_are_skipped(tmp_path, store):
+    path = tmp_path / "evil.tar"
+    with tarfile.open(path, "w") as archive:
+        add_member(archive, "../escape.png", png_bytes())
+        add_member(archive, "../escape.txt", b"caption")
+        add_member(archive, "/abs/key.png", png_bytes())
+        add_member(archive, "/abs/key.txt", b"caption")
+        add_member(archive, "link.png", b"", kind=tarfile.SYMTYPE, linkname="/etc/passwd")
+        add_member(archive, "link.txt", b"caption")
+        add_member(archive, "ok.png", png_bytes())
+        add_member(archive, "ok.txt", b"fine")
+    report = ingest_shard(path, "evil", store, CONFIG)
+    assert report.n_pairs == 1
+    assert report.skipped == {"unsafe_member_path": 3}
+    assert not (tmp_path.parent / "escape.png").exists()
+
+
+def test_truncated_archive_keeps_complete_samples(tmp_path, store):
+    shard = write_shard(tmp_path / "t.tar", good_samples(20))
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    report = ingest_shard(shard, "t", store, CONFIG)
+    assert 0 < report.n_pairs < 20
+    assert report.skipped.get("truncated_archive") == 1
+    assert report.archive_error
+
+
+def test_reingesting_a_shard_replaces_its_rows(tmp_path, store):
+    shard = write_shard(tmp_path / "r.tar", good_samples(6))
+    first = ingest_shard(shard, "r", store, CONFIG)
+    second = ingest_shard(shard, "r", store, IngestConfig(workers=2, chunk_size=2))
+    assert first.n_pairs == second.n_pairs == 6
+    assert store.fetch("count_pairs_by_source") == [{"source": "test", "n_pairs": 6}]
+    write_shard(shard, good_samples(4))
+    ingest_shard(shard, "r", store, CONFIG)
+    assert store.fetch("count_pairs_by_source") == [{"source": "test", "n_pairs": 4}]
+
+
+def test_parallel_validation_matches_serial(tmp_path, store):
+    shard = write_shard(tmp_path / "p.tar", good_samples(30) + broken_samples())
+    serial = ingest_shard(shard, "p", store, CONFIG)
+    rows_serial = store.fetch("select_shard_pairs", {"shard_id": "p"})
+    parallel = ingest_shard(shard, "p", store, IngestConfig(max_image_pixels=512 * 512, workers=2,
+                                                            chunk_size=4))
+    assert serial.skipped == parallel.skipped
+    assert store.fetch("select_shard_pairs", {"shard_id": "p"}) == rows_serial
+
+
+def test_missing_shard_is_a_clear_error(tmp_path, store):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ingest_shard(tmp_path / "nope.tar", "nope", store, CONFIG)
