@@ -1,4 +1,4 @@
-"""Resources: where outputs live (REACT_HOME) and the DuckDB store in it."""
+"""Resources: where outputs live (REACT_HOME), the DuckDB store in it, and MLflow lineage."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from react_assets.lineage import LineageConfig, LineageWriter
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
 
@@ -29,3 +30,18 @@ class ReactHomeResource(dg.ConfigurableResource):
 def default_react_home() -> str:
     """REACT_HOME from the environment, else ./var (read here, never in the library)."""
     return os.environ.get("REACT_HOME", "var")
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow lineage in a sqlite store under REACT_HOME (our own, not the legacy dagster-mlflow)."""
+
+    root: str
+    experiment_name: str = "react"
+
+    def writer(self) -> LineageWriter:
+        paths = ReactPaths(Path(self.root).resolve()).create()
+        return LineageWriter(LineageConfig(
+            tracking_uri=paths.mlflow_tracking_uri,
+            artifact_root=paths.mlartifacts.resolve(),
+            experiment_name=self.experiment_name,
+        ))

@@ -11,11 +11,11 @@ import hashlib
 import io
 import json
 import logging
-import multiprocessing
 import time
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,15 +159,25 @@ def _validate_keyed(job: tuple[RawSample, str, IngestConfig]) -> tuple[str, Any]
 def iter_validated(
     tar_path: Path, default_source: str, config: IngestConfig, stats: ShardReadStats
 ) -> Iterator[tuple[str, PairRecord | tuple[str, str]]]:
-    """Yield (key, result) per sample in tar order, decoding images in worker processes."""
+    """Yield (key, result) per sample in tar order, decoding images on a pool of threads.
+
+    Pillow's decoders and hashlib release the GIL, so threads decode in parallel without the
+    start-up and pickling cost of processes; at most ``workers * chunk_size`` samples are in
+    flight, so memory stays bounded whatever the shard size.
+    """
     jobs = ((raw, default_source, config) for raw in
             iter_raw_samples(tar_path, max_member_bytes=config.max_member_bytes, stats=stats))
     if config.workers <= 1:
         yield from map(_validate_keyed, jobs)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(config.workers) as pool:
-        yield from pool.imap(_validate_keyed, jobs, chunksize=config.chunk_size)
+    window: deque[Future[tuple[str, Any]]] = deque()
+    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="ingest") as pool:
+        for job in jobs:
+            window.append(pool.submit(_validate_keyed, job))
+            if len(window) >= config.workers * config.chunk_size:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def ingest_shard(

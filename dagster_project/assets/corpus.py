@@ -1,6 +1,5 @@
 """Corpus stage: webdataset shards validated and registered in DuckDB."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,0 +1,83 @@
+"""Corpus embedding: shapes, norms, alignment with pair ids, resume after a kill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from shard_factory import good_samples, write_shard
+
+from react_assets.corpus import shard_rows
+from react_assets.embedding import EmbeddingConfig, embed_shard, load_shard_embeddings
+from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.models.factory import BaseModelConfig, create_base_model
+
+CONFIG = EmbeddingConfig(batch_size=4, text_batch_size=8, workers=0, chunk_rows=8)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.set_num_threads(1)
+    return create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
+
+
+@pytest.fixture
+def rows(tmp_path, store):
+    shard = write_shard(tmp_path / "e.tar", good_samples(21))
+    ingest_shard(shard, "e", store, IngestConfig(workers=1))
+    return shard_rows(store, "e", shard)
+
+
+def test_embeddings_are_unit_norm_float16_and_aligned(tmp_path, tiny, rows):
+    result = embed_shard(rows, tiny.model, tiny.preprocess_val, tiny.tokenizer, tmp_path / "out",
+                         CONFIG, tiny.model_id)
+    ids, img, txt = load_shard_embeddings(result.folder)
+    assert img.shape == txt.shape == (21, tiny.embed_dim)
+    assert img.dtype == txt.dtype == np.float16
+    np.testing.assert_allclose(np.linalg.norm(img.astype(np.float32), axis=1), 1.0, atol=2e-3)
+    np.testing.assert_array_equal(ids, rows.pair_ids)
+    # row i is pair i: re-encode one caption and one image directly
+    with torch.no_grad():
+        text = tiny.model.encode_text(tiny.tokenizer([rows.captions[5]]), normalize=True)
+    np.testing.assert_allclose(txt[5].astype(np.float32), text[0].numpy(), atol=2e-3)
+    again = embed_shard(rows, tiny.model, tiny.preprocess_val, tiny.tokenizer, tmp_path / "out",
+                        CONFIG, tiny.model_id)
+    assert again.skipped_complete
+
+
+class _DiesAfter(torch.nn.Module):
+    """Wraps a model and raises on the n-th image batch, like a run killed mid-shard."""
+
+    def __init__(self, model, batches: int) -> None:
+        super().__init__()
+        self.model, self.left = model, batches
+
+    def encode_image(self, x):
+        self.left -= 1
+        if self.left < 0:
+            raise KeyboardInterrupt("killed")
+        return self.model.encode_image(x)
+
+    def encode_text(self, tokens):
+        return self.model.encode_text(tokens)
+
+
+def test_a_killed_run_resumes_and_gives_identical_files(tmp_path, tiny, rows):
+    args = (tiny.preprocess_val, tiny.tokenizer)
+    whole = embed_shard(rows, tiny.model, *args, tmp_path / "whole", CONFIG, tiny.model_id)
+    with pytest.raises(KeyboardInterrupt):
+        embed_shard(rows, _DiesAfter(tiny.model, 3), *args, tmp_path / "killed", CONFIG,
+                    tiny.model_id)
+    assert not (tmp_path / "killed" / "img_emb.npy").exists()
+    resumed = embed_shard(rows, tiny.model, *args, tmp_path / "killed", CONFIG, tiny.model_id)
+    assert resumed.resumed_chunks == 1
+    for name in ("img_emb.npy", "text_emb.npy", "pair_ids.npy"):
+        assert (whole.folder / name).read_bytes() == (resumed.folder / name).read_bytes()
+
+
+def test_worker_processes_give_the_same_embeddings(tmp_path, tiny, rows):
+    args = (tiny.preprocess_val, tiny.tokenizer)
+    serial = embed_shard(rows, tiny.model, *args, tmp_path / "a", CONFIG, tiny.model_id)
+    workers = EmbeddingConfig(batch_size=4, workers=2, chunk_rows=8)
+    parallel = embed_shard(rows, tiny.model, *args, tmp_path / "b", workers, tiny.model_id)
+    assert (serial.folder / "img_emb.npy").read_bytes() == (parallel.folder / "img_emb.npy").read_bytes()
