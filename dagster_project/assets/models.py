@@ -26,6 +26,7 @@ class BaseModelAssetConfig(dg.Config):
     pretrain_epochs: int = 8
     pretrain_batch_size: int = 128
     pretrain_lr: float = 1e-3
+    pretrain_warmup_steps: int = 50
     pretrain_max_pairs: int = 20000
     seed: int = 0
 
@@ -87,7 +88,8 @@ def _pretrain_demo_base(
     result = pretrain_mini_clip(
         images, captions, react_home.paths().checkpoints / "base",
         TrainConfig(epochs=config.pretrain_epochs, batch_size=config.pretrain_batch_size,
-                    lr=config.pretrain_lr, seed=config.seed),
+                    lr=config.pretrain_lr, warmup_steps=config.pretrain_warmup_steps,
+                    seed=config.seed, checkpoint_every=100),
         init_seed=config.seed,
         on_log=lambda step, loss, lr: context.log.info(f"step {step} loss {loss:.4f} lr {lr:.2e}"),
     )
