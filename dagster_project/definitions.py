@@ -3,16 +3,31 @@
 import dagster as dg
 
 from dagster_project import jobs
-from dagster_project.assets import corpus, demo, embeddings, models
+from dagster_project.assets import (
+    corpus,
+    customization,
+    demo,
+    embeddings,
+    evaluation,
+    index,
+    models,
+    retrieval,
+)
 from dagster_project.resources import MlflowResource, ReactHomeResource, default_react_home
 
-_root = default_react_home()
+ASSET_MODULES = [demo, corpus, models, embeddings, index, retrieval, customization, evaluation]
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([demo, corpus, models, embeddings]),
-    jobs=[jobs.demo_world_job, jobs.corpus_job, jobs.embedding_job, jobs.base_model_job],
-    resources={
-        "react_home": ReactHomeResource(root=_root),
-        "mlflow": MlflowResource(root=_root),
-    },
-)
+
+def build_definitions(root: str) -> dg.Definitions:
+    """The code location's definitions with every output under ``root`` (REACT_HOME)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        jobs=jobs.ALL_JOBS,
+        resources={
+            "react_home": ReactHomeResource(root=root),
+            "mlflow": MlflowResource(root=root),
+        },
+    )
+
+
+defs = build_definitions(default_react_home())

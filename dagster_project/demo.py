@@ -10,55 +10,82 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.definitions import defs
 from dagster_project.partitions import domain_partitions, shard_partitions
+from dagster_project.resources import default_react_home
 
 log = logging.getLogger("react.demo")
 
+STAGES = ("world", "corpus", "base", "embed", "index", "domains", "leaderboard")
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-def run_job(instance: dg.DagsterInstance, name: str, partition: str | None = None,
-            run_config: dict | None = None) -> float:
-    """Execute one job (one partition) in-process; raise when it fails. Returns seconds."""
-    started = time.perf_counter()
-    job = defs.resolve_job_def(name)
-    result = job.execute_in_process(instance=instance, partition_key=partition,
-                                    run_config=run_config or {}, raise_on_error=True)
-    seconds = time.perf_counter() - started
-    label = f"{name}[{partition}]" if partition else name
-    log.info("%-40s %s in %.1f s (run %s)", label, "ok" if result.success else "FAILED",
-             seconds, result.run_id)
-    return seconds
+Execute = Callable[[str, "str | None", dict], None]
+
+
+def demo_run_config(fashion_train_limit: int, variants: list[str]) -> dict[str, dict]:
+    """Per-job run config of the demo: world size, and both variants for the comparison."""
+    return {
+        "demo_world_job": {"ops": {"demo_world": {"config": {
+            "fashion_train_limit": fashion_train_limit}}}},
+        "domain_job": {"ops": {"react_model": {"config": {"variants": variants}}}},
+    }
+
+
+def run_pipeline(instance: dg.DagsterInstance, execute: Execute, run_config: dict[str, dict],
+                 stages: tuple[str, ...] = STAGES) -> dict[str, float]:
+    """Run the stages in order, one job run per partition; returns seconds per stage."""
+    timings: dict[str, float] = {}
+
+    def stage(name: str, job: str, partitions: list[str] | None = None) -> None:
+        if name not in stages:
+            return
+        started = time.perf_counter()
+        for partition in partitions if partitions is not None else [None]:
+            execute(job, partition, run_config.get(job, {}))
+            log.info("%-16s %-12s done (%.0f s so far)", job, partition or "",
+                     time.perf_counter() - started)
+        timings[name] = time.perf_counter() - started
+
+    stage("world", "demo_world_job")
+    stage("corpus", "corpus_job", instance.get_dynamic_partitions(shard_partitions.name))
+    stage("base", "base_model_job")
+    stage("embed", "embedding_job", instance.get_dynamic_partitions(shard_partitions.name))
+    stage("index", "index_job")
+    stage("domains", "domain_job", instance.get_dynamic_partitions(domain_partitions.name))
+    stage("leaderboard", "leaderboard_job")
+    return timings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-train-limit", type=int, default=10000)
-    parser.add_argument("--stages", default="all", help="comma list: world,corpus,base,embed")
+    parser.add_argument("--variants", default="gated-image,locked-text",
+                        help="customizations to train per domain (comma list)")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {STAGES}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    stages = set(args.stages.split(",")) if args.stages != "all" else None
-    timings: dict[str, float] = {}
-    with dg.DagsterInstance.get() as instance:
-        def want(stage: str) -> bool:
-            return stages is None or stage in stages
+    from dagster_project.definitions import defs
 
-        if want("world"):
-            timings["world"] = run_job(instance, "demo_world_job", run_config={"ops": {
-                "demo_world": {"config": {"fashion_train_limit": args.fashion_train_limit}}}})
-        shards = instance.get_dynamic_partitions(shard_partitions.name)
-        domains = instance.get_dynamic_partitions(domain_partitions.name)
-        if want("corpus"):
-            timings["corpus"] = sum(run_job(instance, "corpus_job", s) for s in shards)
-        if want("base"):
-            timings["base"] = run_job(instance, "base_model_job")
-        if want("embed"):
-            timings["embed"] = sum(run_job(instance, "embedding_job", s) for s in shards)
-        log.info("domains: %s", ", ".join(domains))
-    for stage, seconds in timings.items():
-        log.info("stage %-10s %.1f s", stage, seconds)
+    with dg.DagsterInstance.get() as instance:
+        def execute(job: str, partition: str | None, config: dict) -> None:
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, partition_key=partition, run_config=config | QUIET,
+                raise_on_error=True)
+            assert result.success
+
+        timings = run_pipeline(instance, execute,
+                               demo_run_config(args.fashion_train_limit, args.variants.split(",")),
+                               tuple(args.stages.split(",")))
+    for name, seconds in timings.items():
+        log.info("stage %-12s %7.1f s", name, seconds)
+    board = Path(default_react_home()) / "reports" / "leaderboard.md"
+    if board.exists():
+        print("\nLeaderboard (zero-shot, x100, gain over the base model):\n")
+        print(board.read_text(encoding="utf-8"))
     return 0
 
 

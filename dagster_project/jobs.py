@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dagster_project.partitions import shard_partitions
+from dagster_project.partitions import domain_partitions, shard_partitions
 
 demo_world_job = dg.define_asset_job("demo_world_job", selection=dg.AssetSelection.groups("demo"))
 corpus_job = dg.define_asset_job(
@@ -10,9 +10,23 @@ corpus_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("corpus_shards"),
     partitions_def=shard_partitions,
 )
+base_model_job = dg.define_asset_job(
+    "base_model_job", selection=dg.AssetSelection.assets("base_model")
+)
 embedding_job = dg.define_asset_job(
     "embedding_job",
     selection=dg.AssetSelection.assets("corpus_embeddings"),
     partitions_def=shard_partitions,
 )
-base_model_job = dg.define_asset_job("base_model_job", selection=dg.AssetSelection.assets("base_model"))
+index_job = dg.define_asset_job("index_job", selection=dg.AssetSelection.assets("knn_index"))
+domain_job = dg.define_asset_job(
+    "domain_job",
+    selection=dg.AssetSelection.assets("retrieved_pairs", "react_model", "zeroshot_eval"),
+    partitions_def=domain_partitions,
+)
+leaderboard_job = dg.define_asset_job(
+    "leaderboard_job", selection=dg.AssetSelection.assets("leaderboard")
+)
+
+ALL_JOBS = [demo_world_job, corpus_job, base_model_job, embedding_job, index_job, domain_job,
+            leaderboard_job]

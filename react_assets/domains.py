@@ -13,12 +13,17 @@ folder. Example::
         examples: {t-shirt: [examples/tshirt-0.png]}   # optional, for image-to-image retrieval
     general_datasets:
       - {name: general-test, path: eval/general-test, layout: imagefolder, metric: accuracy}
+    general_templates: ["a photo of a {}."]   # for the general sets (classes from the folder)
+    retrieval_datasets:                        # captioned sets for image-text retrieval
+      - {name: retrieval-test, path: eval/retrieval-test/pairs.jsonl, layout: pairs-jsonl}
 """
 
 from __future__ import annotations
 
 import json
 import re
+import reprlib
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +31,11 @@ from typing import Any
 import yaml
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-LAYOUTS = ("imagefolder", "vision-datasets", "demo")
+LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
 METRICS = ("accuracy", "mean-per-class", "11point_mAP", "roc_auc")
 MAX_SPEC_BYTES = 4 * 1024 * 1024
+# YAML aliases share nodes; a spec whose alias-expanded size passes this is refused (alias bombs).
+MAX_SPEC_EXPANDED_NODES = 1_000_000
 
 
 class DomainSpecError(ValueError):
@@ -66,6 +73,8 @@ class DomainCatalog:
 
     domains: tuple[DomainSpec, ...]
     general_datasets: tuple[DatasetSpec, ...] = ()
+    general_templates: tuple[str, ...] = ("a photo of a {}.",)
+    retrieval_datasets: tuple[DatasetSpec, ...] = ()
 
     def get(self, name: str) -> DomainSpec:
         for domain in self.domains:
@@ -84,10 +93,49 @@ def load_domain_catalog(path: Path | str) -> DomainCatalog:
         raise DomainSpecError(f"{path}: spec is larger than {MAX_SPEC_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, RecursionError) as err:
+        raw = json.loads(text) if path.suffix == ".json" else _load_yaml(text)
+    # ValueError: ints over 4300 digits, impossible YAML timestamps (2020-13-45), alias bombs
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError) as err:
         raise DomainSpecError(f"{path}: not valid {path.suffix or 'YAML'}: {err}") from err
     return parse_domain_catalog(raw, base=path.parent, source=str(path))
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, refusing documents whose aliases expand past the node budget."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Walk the node graph as if every alias were expanded; stop at the budget (never recurses)."""
+    budget = MAX_SPEC_EXPANDED_NODES
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        budget -= 1 + (len(node.value) // 64 if isinstance(node, yaml.ScalarNode) else 0)
+        if budget < 0:
+            raise ValueError(f"aliases expand to more than {MAX_SPEC_EXPANDED_NODES} nodes")
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+
+
+def _valid_template(template: str) -> bool:
+    """Exactly one bare ``{}`` field and no other (so ``str.format(name)`` fills it)."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)
+                  if f is not None]
+    except ValueError:  # unbalanced braces
+        return False
+    return fields == [("", "", None)]
 
 
 def parse_domain_catalog(raw: Any, *, base: Path, source: str = "<spec>") -> DomainCatalog:
@@ -105,7 +153,22 @@ def parse_domain_catalog(raw: Any, *, base: Path, source: str = "<spec>") -> Dom
         _parse_dataset(entry, base, f"{source}: general_datasets[{i}]")
         for i, entry in enumerate(_list(raw.get("general_datasets", []), source, "general_datasets"))
     )
-    return DomainCatalog(domains=domains, general_datasets=general)
+    retrieval = tuple(
+        _parse_dataset(entry, base, f"{source}: retrieval_datasets[{i}]")
+        for i, entry in enumerate(
+            _list(raw.get("retrieval_datasets", []), source, "retrieval_datasets"))
+    )
+    templates = _templates(raw.get("general_templates", ["a photo of a {}."]), source)
+    return DomainCatalog(domains=domains, general_datasets=general, general_templates=templates,
+                         retrieval_datasets=retrieval)
+
+
+def _templates(value: Any, where: str) -> tuple[str, ...]:
+    templates = tuple(_text(t, where, "templates[]") for t in _list(value, where, "templates"))
+    if not templates or not all(_valid_template(t) for t in templates):
+        raise DomainSpecError(f"{where}: every template must contain exactly one '{{}}' and no "
+                              "other braces")
+    return templates
 
 
 def _list(value: Any, where: str, key: str) -> list[Any]:
@@ -124,16 +187,12 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
     if not isinstance(entry, dict):
         raise DomainSpecError(f"{where}: expected a mapping")
     name = _text(entry.get("name"), where, "name")
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):  # match() would accept a trailing newline
         raise DomainSpecError(f"{where}: name {name!r} must match {NAME_PATTERN.pattern}")
     classes = tuple(_text(c, where, "classes[]") for c in _list(entry.get("classes"), where, "classes"))
     if not classes or len(set(classes)) != len(classes):
         raise DomainSpecError(f"{where}: 'classes' must be a non-empty list of distinct names")
-    templates = tuple(
-        _text(t, where, "templates[]") for t in _list(entry.get("templates"), where, "templates")
-    )
-    if not templates or any(t.count("{}") != 1 for t in templates):
-        raise DomainSpecError(f"{where}: every template must contain exactly one '{{}}'")
+    templates = _templates(entry.get("templates"), where)
     datasets = tuple(
         _parse_dataset(d, base, f"{where}.datasets[{i}]")
         for i, d in enumerate(_list(entry.get("datasets", []), where, "datasets"))
@@ -144,7 +203,7 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
     examples: dict[str, tuple[Path, ...]] = {}
     for cls, paths in examples_raw.items():
         if cls not in classes:
-            raise DomainSpecError(f"{where}: examples for unknown class {cls!r}")
+            raise DomainSpecError(f"{where}: examples for unknown class {reprlib.repr(cls)}")
         examples[cls] = tuple(base / _text(p, where, "examples[]") for p in _list(paths, where, cls))
     return DomainSpec(name, classes, templates, datasets, examples)
 
@@ -156,7 +215,7 @@ def _parse_dataset(entry: Any, base: Path, where: str) -> DatasetSpec:
     layout = entry.get("layout", "imagefolder")
     metric = entry.get("metric", "accuracy")
     if layout not in LAYOUTS:
-        raise DomainSpecError(f"{where}: layout {layout!r} is not one of {LAYOUTS}")
+        raise DomainSpecError(f"{where}: layout {reprlib.repr(layout)} is not one of {LAYOUTS}")
     if metric not in METRICS:
-        raise DomainSpecError(f"{where}: metric {metric!r} is not one of {METRICS}")
+        raise DomainSpecError(f"{where}: metric {reprlib.repr(metric)} is not one of {METRICS}")
     return DatasetSpec(name, base / _text(entry.get("path"), where, "path"), layout, metric)

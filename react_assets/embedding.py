@@ -9,6 +9,7 @@ appear only when the shard is complete, with ``meta.json`` written last.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -151,7 +152,7 @@ def embed_shard(
     seconds = time.perf_counter() - started
     write_json(out_dir / "meta.json", {
         "shard_id": rows.shard_id, "model_id": model_id, "n_rows": n, "dim": int(img.shape[1]),
-        "pair_ids_digest": _digest(rows.pair_ids), "seconds": seconds, "config": asdict(config),
+        "pair_ids_digest": pair_ids_digest(rows.pair_ids), "seconds": seconds, "config": asdict(config),
     })
     for part in parts.glob("*.npy"):
         part.unlink()
@@ -180,9 +181,8 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
     return torch.cat(feats).numpy().astype(np.float16)
 
 
-def _digest(pair_ids: np.ndarray) -> str:
-    import hashlib
-
+def pair_ids_digest(pair_ids: np.ndarray) -> str:
+    """SHA-256 of the pair ids in row order: the identity of a shard's embedding rows."""
     return hashlib.sha256(np.ascontiguousarray(pair_ids, dtype=np.int64).tobytes()).hexdigest()
 
 
@@ -191,13 +191,13 @@ def _is_complete(out_dir: Path, model_id: str, pair_ids: np.ndarray) -> bool:
     if not meta_path.exists() or not all((out_dir / f).exists() for f in FINAL_FILES):
         return False
     meta = json.loads(meta_path.read_text())
-    return meta.get("model_id") == model_id and meta.get("pair_ids_digest") == _digest(pair_ids)
+    return meta.get("model_id") == model_id and meta.get("pair_ids_digest") == pair_ids_digest(pair_ids)
 
 
 def _reset_parts_if_stale(parts: Path, model_id: str, pair_ids: np.ndarray) -> None:
     """Chunks from another model or another version of the shard must not be reused."""
     stamp = parts / "stamp.json"
-    want = {"model_id": model_id, "pair_ids_digest": _digest(pair_ids)}
+    want = {"model_id": model_id, "pair_ids_digest": pair_ids_digest(pair_ids)}
     if stamp.exists() and json.loads(stamp.read_text()) == want:
         return
     for part in parts.glob("*.npy"):

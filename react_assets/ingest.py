@@ -30,6 +30,8 @@ from react_assets.store import Store, load_sql
 
 log = logging.getLogger(__name__)
 
+SHARD_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")  # what .jpg/.jpeg/.png/.webp members may hold
+
 
 @dataclass(frozen=True)
 class IngestConfig:
@@ -128,7 +130,9 @@ def _check_image(data: bytes, max_pixels: int) -> tuple[int, int] | tuple[str, s
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            # Only the layout's formats: Pillow sniffs content, and a .png holding a DDS, SPIDER
+            # or EPS file would reach decoders that raise NotImplementedError/AttributeError.
+            with Image.open(io.BytesIO(data), formats=SHARD_IMAGE_FORMATS) as img:
                 width, height = img.size
                 if width * height > max_pixels:
                     return "oversized_image", f"{width}x{height} exceeds {max_pixels} pixels"
@@ -147,7 +151,9 @@ def _parse_meta(data: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # JSON escapes can smuggle lone surrogates ("\\ud800") that no UTF-8 column can store.
+        json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):  # ValueError: also ints > 4300 digits
         return None
     return meta if isinstance(meta, dict) else None
 
@@ -201,8 +207,8 @@ def ingest_shard(
         if isinstance(result, PairRecord):
             pairs.append(_pair_row(result, shard_id, len(pairs), urls.get(key)))
         else:
-            skipped.append({"shard_id": shard_id, "key": key, "reason": result[0],
-                            "detail": result[1][:500]})
+            skipped.append({"shard_id": shard_id, "key": _utf8(key), "reason": result[0],
+                            "detail": _utf8(result[1][:500])})
     counts = Counter(s["reason"] for s in skipped)
     if stats.archive_error:
         counts["truncated_archive"] += 1
@@ -218,6 +224,11 @@ def ingest_shard(
     log.info("shard %s: %d pairs, %d skipped %s", shard_id, report.n_pairs, report.n_skipped,
              report.skipped)
     return report
+
+
+def _utf8(text: str) -> str:
+    """``text`` with lone surrogates (undecodable tar names) escaped, so DuckDB can store it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _pair_row(record: PairRecord, shard_id: str, ordinal: int, url: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 KNOWN_EXTENSIONS = (*IMAGE_EXTENSIONS, "txt", "json")
@@ -50,6 +51,10 @@ def unsafe_member_reason(member: tarfile.TarInfo) -> str | None:
     name = member.name
     if name.startswith("/") or "\\" in name or ".." in name.split("/") or "\x00" in name:
         return f"member path {name!r} escapes the shard folder"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"member path {name!r} is not valid UTF-8"
     if not member.isfile():
         return f"member {name!r} is not a regular file (type {member.type!r})"
     return None
@@ -67,7 +72,9 @@ def iter_raw_samples(
     stats = stats if stats is not None else ShardReadStats()
     current: RawSample | None = None
     try:
-        with tarfile.open(tar_path, mode="r|*") as archive:
+        with open(tar_path, "rb") as raw, tarfile.open(
+            fileobj=_EndOfFileGuard(raw), mode="r|*"
+        ) as archive:
             for member in archive:
                 stats.n_members += 1
                 parts = split_member_name(member.name)
@@ -84,6 +91,29 @@ def iter_raw_samples(
         current = None
     if current is not None:
         yield current
+
+
+class _EndOfFileGuard:
+    """A file reader that raises EOFError when read again after it reported the end of the file.
+
+    tarfile's stream mode skips a member by reading ``size`` bytes in 10 KiB blocks and does not
+    stop at the end of the file, so a header declaring a huge size (up to 2**88 in base-256)
+    would spin for hours on empty reads; a second read past the end is always a truncated tar.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._at_end = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self._at_end:
+            raise EOFError("read past the end of the file: a member's declared size overruns it")
+        data = self._handle.read(size)
+        self._at_end = not data and size != 0
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def _read_member(
@@ -135,7 +165,9 @@ def read_members(tar_path: Path | str, names: set[str], *, max_member_bytes: int
     tuple[str, bytes]
 ]:
     """Yield (name, bytes) of the named members in tar order (used to re-read ingested images)."""
-    with tarfile.open(tar_path, mode="r|*") as archive:
+    with open(tar_path, "rb") as raw, tarfile.open(
+        fileobj=_EndOfFileGuard(raw), mode="r|*"
+    ) as archive:
         for member in archive:
             if member.name in names and unsafe_member_reason(member) is None:
                 if member.size > max_member_bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -81,3 +83,31 @@ def test_worker_processes_give_the_same_embeddings(tmp_path, tiny, rows):
     workers = EmbeddingConfig(batch_size=4, workers=2, chunk_rows=8)
     parallel = embed_shard(rows, tiny.model, *args, tmp_path / "b", workers, tiny.model_id)
     assert (serial.folder / "img_emb.npy").read_bytes() == (parallel.folder / "img_emb.npy").read_bytes()
+
+
+def test_clip_retrieval_output_is_reused_in_our_layout(tmp_path, rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from react_assets.clip_retrieval import import_clip_retrieval
+
+    folder = tmp_path / "clip-retrieval"
+    for sub in ("img_emb", "text_emb", "metadata"):
+        (folder / sub).mkdir(parents=True)
+    keys = [m.split(".")[0] for m in rows.image_members][::-1]  # another order than ours
+    rng = np.random.default_rng(0)
+    img, txt = rng.normal(size=(len(keys), 8)), rng.normal(size=(len(keys), 8))
+    half = len(keys) // 2
+    for part, sl in enumerate((slice(0, half), slice(half, None))):
+        np.save(folder / "img_emb" / f"img_emb_{part}.npy", img[sl].astype(np.float16))
+        np.save(folder / "text_emb" / f"text_emb_{part}.npy", txt[sl].astype(np.float16))
+        pq.write_table(pa.table({"image_path": [f"{k}.png" for k in keys[sl]]}),
+                       folder / "metadata" / f"metadata_{part}.parquet")
+    result = import_clip_retrieval(folder, rows, tmp_path / "ours", "clip@test")
+    ids, ours, _ = load_shard_embeddings(result.folder)
+    np.testing.assert_array_equal(ids, rows.pair_ids)
+    expected = img[::-1] / np.linalg.norm(img[::-1], axis=1, keepdims=True)
+    np.testing.assert_allclose(ours.astype(np.float32), expected, atol=3e-3)
+    with pytest.raises(KeyError, match="no embedding"):
+        short = dataclasses.replace(rows, image_members=[*rows.image_members[:-1], "zzz.png"])
+        import_clip_retrieval(folder, short, tmp_path / "bad", "clip@test")

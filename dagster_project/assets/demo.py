@@ -3,11 +3,11 @@
 
 import dagster as dg
 
-from dagster_project.partitions import domain_partitions, shard_partitions
+from dagster_project.partitions import DUCKDB_POOL, domain_partitions, shard_partitions
 from dagster_project.resources import ReactHomeResource
 from react_assets.demo.config import DemoWorldConfig
 from react_assets.demo.world import build_demo_world
-from react_assets.domains import load_domain_catalog
+from react_assets.registry import register_domains
 
 
 class DemoWorldAssetConfig(dg.Config):
@@ -18,26 +18,22 @@ class DemoWorldAssetConfig(dg.Config):
     fashion_test_limit: int | None = 2000
     clipart_limit: int | None = None
     emoji_limit: int | None = None
+    digits_limit: int | None = None
+    caption_noise: float = 0.15
+    heldout_fraction: float = 0.2
+    seed: int = 0
     workers: int = 2
 
 
-@dg.asset(group_name="demo", kinds={"webdataset"}, code_version="1")
+@dg.asset(group_name="demo", pool=DUCKDB_POOL, kinds={"webdataset", "duckdb"}, code_version="1")
 def demo_world(
     context: dg.AssetExecutionContext, config: DemoWorldAssetConfig, react_home: ReactHomeResource
 ) -> dg.MaterializeResult:
     """The demo world's shards, held-out evaluation sets and domain spec; registers partitions."""
     paths = react_home.paths()
-    world = build_demo_world(DemoWorldConfig(
-        out_dir=paths.root,
-        samples_per_shard=config.samples_per_shard,
-        fashion_train_limit=config.fashion_train_limit,
-        fashion_test_limit=config.fashion_test_limit,
-        clipart_limit=config.clipart_limit,
-        emoji_limit=config.emoji_limit,
-        workers=config.workers,
-    ))
+    world = build_demo_world(DemoWorldConfig(out_dir=paths.root, **config.model_dump()))
     shard_ids = [path.stem for path in world.shards]
-    domains = [d.name for d in load_domain_catalog(world.spec_path).domains]
+    domains = register_domains(react_home.store(), world.spec_path)
     context.instance.add_dynamic_partitions(shard_partitions.name, shard_ids)
     context.instance.add_dynamic_partitions(domain_partitions.name, domains)
     return dg.MaterializeResult(metadata={

@@ -7,6 +7,7 @@ from dagster_project.assets.corpus import corpus_shards
 from dagster_project.assets.models import base_model
 from dagster_project.partitions import shard_partitions
 from dagster_project.resources import ReactHomeResource
+from react_assets.clip_retrieval import import_clip_retrieval
 from react_assets.corpus import shard_rows
 from react_assets.embedding import EmbeddingConfig, embed_shard
 from react_assets.pipeline import load_base_bundle, model_folder_name
@@ -18,6 +19,7 @@ class CorpusEmbeddingsConfig(dg.Config):
     batch_size: int = 256
     workers: int = 2
     chunk_rows: int = 4096
+    clip_retrieval_dir: str | None = None  # reuse clip-retrieval output instead of embedding
 
 
 @dg.asset(
@@ -36,13 +38,16 @@ def corpus_embeddings(
     shard_id = context.partition_key
     bundle = load_base_bundle(store)
     rows = shard_rows(store, shard_id, paths.shards / f"{shard_id}.tar")
-    result = embed_shard(
-        rows, bundle.model, bundle.preprocess_val, bundle.tokenizer,
-        paths.embeddings / model_folder_name(bundle.model_id) / shard_id,
-        EmbeddingConfig(batch_size=config.batch_size, workers=config.workers,
-                        chunk_rows=config.chunk_rows),
-        bundle.model_id,
-    )
+    out_dir = paths.embeddings / model_folder_name(bundle.model_id) / shard_id
+    if config.clip_retrieval_dir:
+        result = import_clip_retrieval(config.clip_retrieval_dir, rows, out_dir, bundle.model_id)
+    else:
+        result = embed_shard(
+            rows, bundle.model, bundle.preprocess_val, bundle.tokenizer, out_dir,
+            EmbeddingConfig(batch_size=config.batch_size, workers=config.workers,
+                            chunk_rows=config.chunk_rows),
+            bundle.model_id,
+        )
     if not result.skipped_complete:
         store.execute("upsert_embedding_set", {
             "shard_id": shard_id, "model_id": bundle.model_id, "folder": str(result.folder),

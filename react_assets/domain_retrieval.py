@@ -1,0 +1,169 @@
+"""Retrieval for one domain: encode its queries with the base model, search, store the pairs.
+
+The search, merge, de-duplication and decontamination logic lives in :mod:`react_assets.retrieval`;
+this module feeds it from the pipeline's stores (embeddings, index, DuckDB, evaluation images).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from PIL import Image
+
+from react_assets.corpus import read_pairs
+from react_assets.customize import retrieval_digest
+from react_assets.domains import DomainSpec
+from react_assets.evaluation.datasets import dataset_sha256s, iter_dataset_images, load_rgb
+from react_assets.index import load_index
+from react_assets.models.factory import ClipBundle
+from react_assets.retrieval import (
+    RetrievalConfig,
+    RetrievalResult,
+    retrieval_grid,
+    retrieve_domain,
+)
+from react_assets.store import Store, load_sql
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddingLookup:
+    """Image embeddings of any pair id, from the per-shard float16 arrays (memory-mapped)."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.arrays = [np.load(f / "img_emb.npy", mmap_mode="r") for f in folders]
+        ids = [np.load(f / "pair_ids.npy") for f in folders]
+        self.ids = np.concatenate(ids)
+        self.where = np.concatenate([np.stack([np.full(len(a), s), np.arange(len(a))], axis=1)
+                                     for s, a in enumerate(ids)])
+        self.order = np.argsort(self.ids)
+
+    def __call__(self, pair_ids: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.ids, pair_ids, sorter=self.order)
+        rows = self.order[np.clip(pos, 0, len(self.order) - 1)]
+        if not np.array_equal(self.ids[rows], pair_ids):
+            raise KeyError("some pair ids have no embeddings")
+        out = np.empty((len(pair_ids), self.arrays[0].shape[1]), dtype=np.float32)
+        for i, (shard, row) in enumerate(self.where[rows]):
+            out[i] = self.arrays[shard][row]
+        return out
+
+
+@torch.inference_mode()
+def encode_texts(bundle: ClipBundle, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """L2-normalised float32 text embeddings."""
+    chunks = [bundle.model.encode_text(bundle.tokenizer(texts[i:i + batch_size]), normalize=True)
+              for i in range(0, len(texts), batch_size)]
+    return torch.cat(chunks).float().numpy()
+
+
+@torch.inference_mode()
+def encode_images(bundle: ClipBundle, images: list[Image.Image], batch_size: int = 256
+                  ) -> np.ndarray:
+    """L2-normalised float32 image embeddings."""
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        batch = torch.stack([bundle.preprocess_val(img) for img in images[i:i + batch_size]])
+        chunks.append(bundle.model.encode_image(batch, normalize=True))
+    if not chunks:
+        return np.zeros((0, bundle.embed_dim), dtype=np.float32)
+    return torch.cat(chunks).float().numpy()
+
+
+def domain_queries(bundle: ClipBundle, domain: DomainSpec, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(class index per query, query vectors): class x template texts, or example images."""
+    if mode == "image-to-image":
+        pairs = [(c, path) for c, name in enumerate(domain.classes)
+                 for path in domain.examples.get(name, ())]
+        if not pairs:
+            raise ValueError(f"domain {domain.name} has no example images for image-to-image mode")
+        images = [load_rgb(Path(p).read_bytes(), str(p)) for _, p in pairs]
+        return np.array([c for c, _ in pairs]), encode_images(bundle, images)
+    queries = domain.queries()
+    return np.array([c for c, _ in queries]), encode_texts(bundle, [t for _, t in queries])
+
+
+@dataclass
+class DomainRetrieval:
+    """What retrieving one domain produced."""
+
+    result: RetrievalResult
+    digest: str
+    rows: pa.Table
+
+
+def retrieve_for_domain(
+    store: Store, bundle: ClipBundle, domain: DomainSpec, index_paths: dict[str, Path],
+    embedding_folders: list[Path], config: RetrievalConfig,
+) -> DomainRetrieval:
+    """Run the domain's queries against the index and replace its rows in DuckDB."""
+    query_class, query_vectors = domain_queries(bundle, domain, config.mode)
+    modality = "text" if config.mode == "text-to-text" else "image"
+    index = load_index(index_paths[modality]).index
+    eval_images, eval_hashes = [], set()
+    for dataset in domain.datasets:
+        eval_images += [img for _, img in iter_dataset_images(dataset)]
+        eval_hashes |= dataset_sha256s(dataset)
+    eval_vectors = encode_images(bundle, eval_images)
+    result = retrieve_domain(
+        query_class, query_vectors, index, config,
+        pair_sha256=lambda ids: _pair_hashes(store, ids),
+        pair_vectors=EmbeddingLookup(embedding_folders),
+        eval_vectors=eval_vectors, eval_sha256=eval_hashes,
+    )
+    rows = _result_table(domain, result, config.mode)
+    digest = retrieval_digest(rows.column("pair_id").to_numpy())
+    with store.transaction() as conn:
+        conn.execute(load_sql("delete_domain_retrievals"), {"domain": domain.name})
+        conn.register("batch", rows)
+        conn.execute(load_sql("insert_retrievals"))
+        conn.unregister("batch")
+        conn.execute(load_sql("upsert_retrieval_set"), {
+            "domain": domain.name, "model_id": bundle.model_id, "mode": config.mode,
+            "k_per_query": config.k_per_query, "n_queries": len(query_class),
+            "n_pairs": rows.num_rows, "digest": digest,
+            "stats": json.dumps(result.stats.as_dict()),
+        })
+    return DomainRetrieval(result, digest, rows)
+
+
+def _pair_hashes(store: Store, ids: np.ndarray) -> dict[int, str]:
+    rows = store.fetch("select_pair_hashes", {"pair_ids": [int(i) for i in ids]})
+    return {int(r["pair_id"]): r["image_sha256"] for r in rows}
+
+
+def _result_table(domain: DomainSpec, result: RetrievalResult, mode: str) -> pa.Table:
+    classes = [domain.classes[int(c)] for c in result.class_index]
+    return pa.table({
+        "domain": pa.array([domain.name] * len(classes), pa.string()),
+        "class_index": pa.array(result.class_index, pa.int32()),
+        "class_name": pa.array(classes, pa.string()),
+        "pair_id": pa.array(result.pair_id, pa.int64()),
+        "score": pa.array(result.score, pa.float32()),
+        "rank": pa.array(result.rank, pa.int32()),
+        "mode": pa.array([mode] * len(classes), pa.string()),
+    })
+
+
+def retrieval_grid_for_domain(store: Store, domain: DomainSpec, path: Path, n_classes: int = 4,
+                              per_class: int = 8) -> Path:
+    """A PNG grid of the top retrieved pairs of the first ``n_classes`` classes."""
+    rows = store.fetch("select_domain_retrievals", {"domain": domain.name})
+    chosen: dict[str, list[int]] = {}
+    for row in rows:
+        ids = chosen.setdefault(row["class_name"], [])
+        if len(ids) < per_class and (len(chosen) <= n_classes):
+            ids.append(int(row["pair_id"]))
+    chosen = {name: ids for name, ids in list(chosen.items())[:n_classes] if ids}
+    wanted = [i for ids in chosen.values() for i in ids]
+    images: dict[int, Image.Image] = {}
+    if wanted:
+        read_ids, blobs, _ = read_pairs(store, wanted)
+        images = {pid: load_rgb(blob, str(pid)) for pid, blob in zip(read_ids, blobs, strict=True)}
+    return retrieval_grid({name: [images[i] for i in ids] for name, ids in chosen.items()}, path)

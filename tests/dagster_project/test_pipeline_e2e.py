@@ -1,0 +1,100 @@
+"""End to end: the real asset graph materialized in-process on a tiny demo world."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from dagster_project.definitions import build_definitions
+from dagster_project.demo import STAGES, run_pipeline
+from react_assets.demo.config import DemoSourcePaths
+from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
+from react_assets.paths import ReactPaths
+from react_assets.store import Store
+
+TINY_WORLD = {
+    "samples_per_shard": 400, "fashion_train_limit": 300, "fashion_test_limit": 60,
+    "clipart_limit": 300, "emoji_limit": 150, "digits_limit": 300,
+}
+TINY_RUN_CONFIG = {
+    "demo_world_job": {"ops": {"demo_world": {"config": TINY_WORLD}}},
+    "base_model_job": {"ops": {"base_model": {"config": {
+        "pretrain_epochs": 1, "pretrain_batch_size": 32, "pretrain_max_pairs": 128}}}},
+    "embedding_job": {"ops": {"corpus_embeddings": {"config": {"batch_size": 64, "workers": 0}}}},
+    "index_job": {"ops": {"knn_index": {"config": {"n_tune_queries": 50}}}},
+    "domain_job": {"ops": {
+        "retrieved_pairs": {"config": {"k_per_query": 10}},
+        "react_model": {"config": {"variants": ["gated-image"], "epochs": 1, "batch_size": 32}},
+        "zeroshot_eval": {"config": {"batch_size": 64}},
+    }},
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    missing = DemoSourcePaths().missing()
+    if missing:
+        pytest.skip(f"demo world sources not installed: {missing}")
+    root = tmp_path_factory.mktemp("e2e") / "react-home"
+    defs = build_definitions(str(root))
+    with dg.instance_for_test() as instance:
+        run_ids: dict[str, list[str]] = {}
+
+        def execute(job: str, partition: str | None, config: dict) -> None:
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, partition_key=partition, run_config=config)
+            assert result.success, f"{job}[{partition}] failed"
+            run_ids.setdefault(job, []).append(result.run_id)
+
+        timings = run_pipeline(instance, execute, TINY_RUN_CONFIG, STAGES)
+        yield ReactPaths(root), instance, timings, run_ids
+
+
+def test_every_stage_ran_and_the_leaderboard_compares_models(pipeline):
+    paths, _, timings, _ = pipeline
+    assert list(timings) == list(STAGES)
+    board = json.loads((paths.reports / "leaderboard.json").read_text())
+    kinds = {m["model_kind"] for m in board["models"]}
+    assert kinds == {"base", "gated-image"}
+    assert (paths.reports / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (paths.reports / "leaderboard.md").read_text()
+    for dataset in ("fashion-test", "digits-test", "emoji-test", "clipart-test"):
+        assert dataset in markdown
+
+
+def test_duckdb_holds_the_lineage_of_every_model(pipeline):
+    paths, _, _, _ = pipeline
+    store = Store(paths.duckdb)
+    with store.connect() as conn:
+        count = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                 for t in ("pairs", "embedding_sets", "indexes", "retrievals", "models",
+                           "evaluations")}
+        domains = [r[0] for r in conn.execute(
+            "SELECT DISTINCT domain FROM retrievals ORDER BY 1").fetchall()]
+        custom = conn.execute("SELECT model_id FROM models WHERE kind = 'gated-image'").fetchall()
+    assert all(n > 0 for n in count.values()), count
+    assert domains == ["digits", "emoji", "fashion"]
+    assert len(custom) == 3
+    lineage = store.fetch("select_model_lineage", {"model_id": custom[0][0]})[0]
+    assert lineage["parent_model_id"] and lineage["retrieval_digest"] and lineage["shards"]
+    assert store.fetch("count_pair_integrity") == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+
+
+def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_model(pipeline):
+    paths, _, _, run_ids = pipeline
+    from dagster_project.resources import MlflowResource
+
+    writer = MlflowResource(root=str(paths.root)).writer()
+    row = Store(paths.duckdb).fetch("select_latest_domain_models", {"domain": "fashion"})[0]
+    run = writer.get_run(row["mlflow_run_id"])
+    assert run.data.params["customization.variant"] == "gated-image"
+    assert run.data.params["train.lr"] == "0.0005"
+    assert run.data.tags[TAG_PARTITION] == "fashion"
+    assert run.data.tags[TAG_DAGSTER_RUN_ID] in run_ids["domain_job"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["retrieved_pairs/fashion"]
+    assert writer.metric_history(run.info.run_id, "train_loss")
+    version = writer.client.get_model_version("react-fashion", "1")
+    assert version.run_id == run.info.run_id
+    assert row["mlflow_model_uri"] == "models:/react-fashion/1"
