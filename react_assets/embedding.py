@@ -174,11 +174,13 @@ def _encode_images(model: torch.nn.Module, dataset: TarImageDataset, indices: ra
 @torch.inference_mode()
 def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
                   captions: list[str], config: EmbeddingConfig) -> np.ndarray:
+    """Caption embeddings; each distinct caption is encoded once (web alt-text repeats a lot)."""
+    unique, inverse = np.unique(np.array(captions, dtype=object), return_inverse=True)
     feats = []
-    for start in range(0, len(captions), config.text_batch_size):
-        tokens = tokenizer(captions[start:start + config.text_batch_size])
+    for start in range(0, len(unique), config.text_batch_size):
+        tokens = tokenizer(list(unique[start:start + config.text_batch_size]))
         feats.append(torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1))
-    return torch.cat(feats).numpy().astype(np.float16)
+    return torch.cat(feats).numpy().astype(np.float16)[inverse]
 
 
 def pair_ids_digest(pair_ids: np.ndarray) -> str:
