@@ -169,7 +169,7 @@ def pretrain_mini_clip(
         on_log=on_log,
     )
     model.eval()
-    location = write_local_dir(model, mini_clip_model_config(mini_config), output_dir / "model")
+    location = write_local_dir(model, mini_clip_model_config(mini_config), output_dir / arch)
     logger.info(
         "mini-CLIP pre-trained: %d steps, final loss %.4f -> %s",
         result.steps,
