@@ -148,7 +148,7 @@ def pretrain_mini_clip(
 
     ``images`` are encoded PNG/JPEG bytes aligned with ``captions``. Only the image tower and the
     temperature train; text features are computed once and cached. Writes a ``local-dir:`` model
-    folder under ``output_dir/model`` and returns the ``BaseModelConfig`` that loads it.
+    folder under ``output_dir/<arch>`` and returns the ``BaseModelConfig`` that loads it.
     """
     from react_assets.models.factory import BaseModelConfig, create_base_model
     from react_assets.models.gated import CustomizationConfig, customize_model
