@@ -43,7 +43,7 @@ class MiniClipConfig:
     """Shape of the demo mini-CLIP image tower (the text tower is MiniLM-L6, 384-d, frozen)."""
 
     image_size: int = 32
-    patch_size: int = 4
+    patch_size: int = 8
     width: int = 128
     layers: int = 4
     heads: int = 4
