@@ -1,0 +1,141 @@
+"""Concurrent writers to one DuckDB file: separate processes, the same shard, a Dagster backfill.
+
+DuckDB lets one process at a time open a file for writing; :class:`Store` retries while another
+holds the lock. Every writer here is a real OS process (forked), so the file lock is contended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from shard_factory import good_samples, write_shard
+
+from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.paths import ReactPaths
+from react_assets.store import Store
+
+from . import kill_worker as kw
+
+CLEAN = [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+
+
+class _RetryCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.retries += "locked, retrying" in record.getMessage()
+
+
+def _ingest_many(db: str, jobs: list[tuple[str, str]], report: str) -> None:
+    """Fork target: ingest (tar, shard id) jobs one after another; record lock retries."""
+    counter = _RetryCounter()
+    store_log = logging.getLogger("react_assets.store")
+    store_log.setLevel(logging.DEBUG)
+    store_log.addHandler(counter)
+    store = Store(db, lock_timeout_s=120)
+    pairs = {shard: ingest_shard(tar, shard, store, IngestConfig(workers=1)).n_pairs
+             for tar, shard in jobs}
+    Path(report).write_text(json.dumps({"pairs": pairs, "retries": counter.retries}))
+
+
+def _run_all(targets: list[tuple]) -> None:
+    processes = [kw.FORK.Process(target=fn, args=args) for fn, *args in targets]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(240)
+    codes = [p.exitcode for p in processes]
+    assert codes == [0] * len(processes), f"writer exit codes {codes}"
+
+
+@pytest.fixture
+def home(tmp_path) -> tuple[ReactPaths, Store]:
+    paths = ReactPaths(tmp_path / "react-home").create()
+    store = Store(paths.duckdb)
+    store.apply_schema()
+    return paths, store
+
+
+def test_four_processes_ingest_eight_shards_into_one_file(tmp_path, home):
+    paths, store = home
+    sizes = {f"s{i}": 10 + 3 * i for i in range(8)}
+    tars = {s: write_shard(paths.shards / f"{s}.tar", good_samples(n, source=s))
+            for s, n in sizes.items()}
+    shards = sorted(sizes)
+    reports = [tmp_path / f"writer{w}.json" for w in range(4)]
+    _run_all([(_ingest_many, str(paths.duckdb),
+               [(str(tars[s]), s) for s in shards[2 * w: 2 * w + 2]], str(reports[w]))
+              for w in range(4)])
+    done = [json.loads(r.read_text()) for r in reports]
+    assert {s: n for d in done for s, n in d["pairs"].items()} == sizes
+    assert {r["source"]: r["n_pairs"] for r in store.fetch("count_pairs_by_source")} == sizes
+    assert [r["shard_id"] for r in store.fetch("select_shard_ids")] == shards
+    assert store.fetch("count_pair_integrity") == CLEAN
+    logging.getLogger(__name__).info("lock retries per writer: %s",
+                                     [d["retries"] for d in done])
+
+
+def test_two_processes_ingesting_the_same_shard_leave_one_copy(tmp_path, home):
+    paths, store = home
+    tar = write_shard(paths.shards / "same.tar", good_samples(40))
+    _run_all([(_ingest_many, str(paths.duckdb), [(str(tar), "same")] * 3,
+               str(tmp_path / f"w{w}.json")) for w in range(2)])
+    rows = store.fetch("select_shard_pairs", {"shard_id": "same"})
+    assert len(rows) == 40 and [r["ordinal"] for r in rows] == list(range(40))
+    assert len({r["pair_id"] for r in rows}) == 40
+    assert store.fetch("count_pair_integrity") == CLEAN
+    with store.connect() as conn:
+        n_shard_rows, n_pairs = conn.execute(
+            "SELECT count(*), max(n_pairs) FROM shards WHERE shard_id = 'same'").fetchone()
+    assert (n_shard_rows, n_pairs) == (1, 40)
+
+
+def _materialize_partitions(root: str, instance_dir: str, partitions: list[str],
+                            report: str) -> None:
+    """Fork target: one corpus_job run per partition against a shared Dagster instance."""
+    import dagster as dg
+
+    from dagster_project.definitions import build_definitions
+
+    job = build_definitions(root).resolve_job_def("corpus_job")
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with dg.DagsterInstance.local_temp(tempdir=instance_dir) as instance:
+        outcome = {p: job.execute_in_process(instance=instance, partition_key=p,
+                                             run_config=quiet, raise_on_error=False).success
+                   for p in partitions}
+    Path(report).write_text(json.dumps(outcome))
+
+
+@pytest.mark.slow
+def test_a_backfill_of_corpus_job_in_parallel_processes_keeps_every_row(tmp_path, home):
+    dg = pytest.importorskip("dagster")
+    import dagster_project.definitions  # noqa: F401  (imported once, inherited by the forks)
+    from dagster_project.partitions import shard_partitions
+
+    paths, store = home
+    sizes = {f"b{i}": 12 + i for i in range(6)}
+    for shard, n in sizes.items():
+        write_shard(paths.shards / f"{shard}.tar", good_samples(n, source=shard))
+    instance_dir = tmp_path / "dagster-home"
+    instance_dir.mkdir()
+    with dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance:
+        instance.add_dynamic_partitions(shard_partitions.name, sorted(sizes))
+    shards = sorted(sizes)
+    reports = [tmp_path / f"backfill{w}.json" for w in range(3)]
+    _run_all([(_materialize_partitions, str(paths.root), str(instance_dir),
+               shards[2 * w: 2 * w + 2], str(reports[w])) for w in range(3)])
+    outcome = {p: ok for r in reports for p, ok in json.loads(r.read_text()).items()}
+    assert outcome == dict.fromkeys(shards, True)
+    assert {r["source"]: r["n_pairs"] for r in store.fetch("count_pairs_by_source")} == sizes
+    assert store.fetch("count_pair_integrity") == CLEAN
+    with dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 6 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+        assert sorted(r.tags["dagster/partition"] for r in runs) == shards
+    assert os.path.exists(paths.duckdb)
