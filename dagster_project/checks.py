@@ -5,8 +5,6 @@ the embeddings, of the index and of the retrieved pairs). The zero-shot regressi
 instead: a customized model that lost accuracy must still reach the leaderboard to be seen.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

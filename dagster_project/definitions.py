@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dagster_project import jobs
+from dagster_project import checks, jobs, schedules, sensors
 from dagster_project.assets import (
     corpus,
     customization,
@@ -23,6 +23,9 @@ def build_definitions(root: str) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules(ASSET_MODULES),
         jobs=jobs.ALL_JOBS,
+        asset_checks=checks.ALL_CHECKS,
+        sensors=sensors.ALL_SENSORS,
+        schedules=schedules.ALL_SCHEDULES,
         resources={
             "react_home": ReactHomeResource(root=root),
             "mlflow": MlflowResource(root=root),

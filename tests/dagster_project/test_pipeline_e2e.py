@@ -26,6 +26,8 @@ TINY_RUN_CONFIG = {
     "index_job": {"ops": {"knn_index": {"config": {"n_tune_queries": 50}}}},
     "domain_job": {"ops": {
         "retrieved_pairs": {"config": {"k_per_query": 10}},
+        # the tiny world's 1-epoch base model leaves some classes without pairs
+        "retrieved_pairs_min_pairs_per_class": {"config": {"min_pairs_per_class": 0}},
         "react_model": {"config": {"variants": ["gated-image"], "epochs": 1, "batch_size": 32}},
         "zeroshot_eval": {"config": {"batch_size": 64}},
     }},
