@@ -50,8 +50,10 @@ class EmbeddingLookup:
         if not np.array_equal(self.ids[rows], pair_ids):
             raise KeyError("some pair ids have no embeddings")
         out = np.empty((len(pair_ids), self.arrays[0].shape[1]), dtype=np.float32)
-        for i, (shard, row) in enumerate(self.where[rows]):
-            out[i] = self.arrays[shard][row]
+        shard, local = self.where[rows, 0], self.where[rows, 1]
+        for s in np.unique(shard):  # one fancy-indexed read per shard
+            mask = shard == s
+            out[mask] = self.arrays[s][np.sort(local[mask])][np.argsort(np.argsort(local[mask]))]
         return out
 
 
