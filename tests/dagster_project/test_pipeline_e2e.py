@@ -9,6 +9,7 @@ import pytest
 
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
+from dagster_project.resources import ReactHomeResource
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.paths import ReactPaths
@@ -100,3 +101,25 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     version = writer.client.get_model_version("react-fashion", "1")
     assert version.run_id == run.info.run_id
     assert row["mlflow_model_uri"] == "models:/react-fashion/1"
+
+
+def test_rematerializing_a_domain_replaces_its_retrieved_pairs(pipeline):
+    paths, instance, _, _ = pipeline
+    store = Store(paths.duckdb)
+
+    def counts() -> tuple[int, int]:
+        with store.connect() as conn:
+            mine = conn.execute("SELECT count(*) FROM retrievals WHERE domain = 'digits'")
+            n_digits = mine.fetchone()[0]
+            n_all = conn.execute("SELECT count(*) FROM retrievals").fetchone()[0]
+        return n_digits, n_all
+
+    before = counts()
+    defs = build_definitions(str(paths.root))
+    result = dg.materialize(
+        [defs.resolve_assets_def("retrieved_pairs")], partition_key="digits", instance=instance,
+        resources={"react_home": ReactHomeResource(root=str(paths.root))},
+        run_config={"ops": {"retrieved_pairs": {"config": {"k_per_query": 10}}}},
+        selection=["retrieved_pairs"])
+    assert result.success
+    assert before[0] > 0 and counts() == before
