@@ -9,7 +9,6 @@ import pytest
 
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
-from dagster_project.resources import ReactHomeResource
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.paths import ReactPaths
@@ -118,7 +117,6 @@ def test_rematerializing_a_domain_replaces_its_retrieved_pairs(pipeline):
     defs = build_definitions(str(paths.root))
     result = dg.materialize(
         [defs.resolve_assets_def("retrieved_pairs")], partition_key="digits", instance=instance,
-        resources={"react_home": ReactHomeResource(root=str(paths.root))},
         run_config={"ops": {"retrieved_pairs": {"config": {"k_per_query": 10}}}},
         selection=["retrieved_pairs"])
     assert result.success
