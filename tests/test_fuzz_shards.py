@@ -15,15 +15,13 @@ import io
 import json
 import os
 import random
-import resource
-import signal
 import struct
 import tarfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fuzz_support import peak_rss_growth, time_limit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image, features
@@ -47,48 +45,6 @@ ABS_ESCAPE = f"/tmp/react-fuzz-escape-{os.getpid()}"
 FORMATS = ["PNG", "JPEG"] + (["WEBP"] if features.check("webp") else [])
 
 
-class Hang(BaseException):
-    """Raised by SIGALRM; a BaseException so that no library ``except OSError`` swallows it."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def _alarm(signum: int, frame: object) -> None:
-        raise Hang(f"no result after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except Hang as err:
-        raise AssertionError(f"hung: {err}") from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@contextlib.contextmanager
-def peak_rss_growth() -> Iterator[dict[str, int]]:
-    """Peak resident memory growth in bytes while the block runs (Linux: resets VmHWM first)."""
-    out: dict[str, int] = {}
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        before, peak = _status_kib("VmRSS"), lambda: _status_kib("VmHWM")
-    except OSError:
-        before, peak = _maxrss_kib(), _maxrss_kib
-    yield out
-    out["bytes"] = max(0, peak() - before) * 1024
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @pytest.fixture

@@ -1,0 +1,53 @@
+"""Guards shared by the fuzz tests: a wall-clock limit and peak memory growth of a block."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class Hang(BaseException):
+    """Raised by SIGALRM; a BaseException so that no ``except`` in the code under test swallows it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    def _alarm(signum: int, frame: object) -> None:
+        raise Hang(f"no result after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except Hang as err:
+        raise AssertionError(f"hung: {err}") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def peak_rss_growth() -> Iterator[dict[str, int]]:
+    """Peak resident memory growth in bytes while the block runs (Linux: resets VmHWM first)."""
+    out: dict[str, int] = {}
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before, peak = _status_kib("VmRSS"), lambda: _status_kib("VmHWM")
+    except OSError:
+        before, peak = _maxrss_kib(), _maxrss_kib
+    yield out
+    out["bytes"] = max(0, peak() - before) * 1024
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _maxrss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
