@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from react_assets.corpus import read_pairs
+from react_assets.hashing import file_sha256
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle
-from react_assets.models.factory import create_base_model, file_sha256
+from react_assets.models.factory import create_base_model
 from react_assets.models.gated import (
     CUSTOMIZATION_WEIGHTS,
     CustomizationConfig,

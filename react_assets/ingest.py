@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from react_assets.hashing import file_sha256
 from react_assets.shards import IMAGE_EXTENSIONS, RawSample, ShardReadStats, iter_raw_samples
 from react_assets.store import Store, load_sql
 
@@ -271,15 +272,6 @@ def _write_shard(
             "n_pairs": report.n_pairs, "n_skipped": report.n_skipped,
             "skipped": json.dumps(report.skipped),
         })
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _parquet_urls(tar_path: Path) -> dict[str, str]:

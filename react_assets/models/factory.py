@@ -8,7 +8,6 @@ weights, as open_clip 3.x reads it). Checkpoints load safely: safetensors, or
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from typing import Any
 import open_clip
 import torch
 from torch import nn
+
+from react_assets.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +63,6 @@ class ClipBundle:
     tokenizer: Callable[..., torch.Tensor]
     model_id: str
     embed_dim: int
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _model_name(config: BaseModelConfig) -> str:

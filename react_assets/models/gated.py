@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from react_assets.atomic import atomic_path, write_json
-from react_assets.models.factory import BaseModelConfig, ClipBundle, create_base_model, file_sha256
+from react_assets.hashing import file_sha256
+from react_assets.models.factory import BaseModelConfig, ClipBundle, create_base_model
 
 logger = logging.getLogger(__name__)
 
