@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +99,6 @@ class Store:
         """Run the named query and return every row as a dict (fully read before returning)."""
         with self.connect() as conn:
             return query_rows(conn, name, params)
-
-    def fetch_arrow(self, name: str, params: dict[str, Any] | None = None) -> pa.Table:
-        """Run the named query and return the result as an Arrow table."""
-        with self.connect() as conn:
-            return conn.execute(load_sql(name), params or {}).to_arrow_table()
 
 
 def query_rows(
