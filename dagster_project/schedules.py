@@ -20,6 +20,7 @@ from dagster_project.partitions import domain_partitions
 RECUSTOMIZATION_CRON = os.environ.get("REACT_RECUSTOMIZATION_CRON", "0 3 * * 0")
 RECUSTOMIZATION_TIMEZONE = os.environ.get("REACT_RECUSTOMIZATION_TIMEZONE", "UTC")
 RECUSTOMIZE_TAG = "react/recustomize"
+BACKFILL_TAG = "dagster/backfill"  # set by Dagster on every run a backfill launches
 UNFINISHED_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
                        dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
                        dg.DagsterRunStatus.CANCELING]
@@ -54,6 +55,12 @@ def jobs_in_flight(instance: dg.DagsterInstance, job_names: list[str]) -> list[s
     """The jobs among ``job_names`` that have a queued or running run."""
     return [name for name in job_names
             if instance.get_runs_count(dg.RunsFilter(job_name=name, statuses=UNFINISHED_STATUSES))]
+
+
+def backfills_in_flight(instance: dg.DagsterInstance) -> list[str]:
+    """Ids of the backfills (from the UI or the CLI) that have a queued or running run."""
+    runs = instance.get_runs(dg.RunsFilter(statuses=UNFINISHED_STATUSES))
+    return sorted({run.tags[BACKFILL_TAG] for run in runs if BACKFILL_TAG in run.tags})
 
 
 def stale_domains(instance: dg.DagsterInstance) -> list[str]:

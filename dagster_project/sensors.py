@@ -7,7 +7,7 @@
   there: relative dataset paths resolve against their folder); their domains become partitions and
   get a ``domain_job`` run once an index exists. A bad spec is reported, never fatal.
 - ``index_freshness_sensor`` / ``leaderboard_freshness_sensor``: a downstream asset is rebuilt
-  once its upstream is newer and no run that feeds it is still going.
+  once its upstream is newer and no run that feeds it (nor any backfill) is still going.
 - ``recustomize_after_index_sensor``: the weekly index rebuild is followed by the stale domains.
 """
 
@@ -25,6 +25,7 @@ from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import ReactHomeResource
 from dagster_project.schedules import (
     RECUSTOMIZE_TAG,
+    backfills_in_flight,
     domain_run_requests,
     is_newer,
     jobs_in_flight,
@@ -190,7 +191,7 @@ def index_exists(instance: dg.DagsterInstance) -> bool:
 def freshness_sensor(name: str, upstream: str, downstream: str, job_name: str,
                      feeding_jobs: list[str]) -> dg.SensorDefinition:
     """A sensor that requests ``job_name`` when ``upstream`` is newer than ``downstream`` and none
-    of ``feeding_jobs`` (nor ``job_name``) has a run queued or going."""
+    of ``feeding_jobs`` (nor ``job_name``, nor a backfill) has a run queued or going."""
 
     @dg.sensor(name=name, job_name=job_name, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -199,6 +200,7 @@ def freshness_sensor(name: str, upstream: str, downstream: str, job_name: str,
         if not is_newer(context.instance, upstream, downstream):
             return dg.SkipReason(f"{downstream} is at least as new as {upstream}")
         busy = jobs_in_flight(context.instance, [*feeding_jobs, job_name])
+        busy += [f"backfill {b}" for b in backfills_in_flight(context.instance)]
         if busy:
             return dg.SkipReason(f"{upstream} is newer, waiting for runs of {', '.join(busy)}")
         newest = latest_materialization_id(context.instance, upstream)

@@ -91,6 +91,12 @@ def domain_queries(bundle: ClipBundle, domain: DomainSpec, mode: str) -> tuple[n
     return np.array([c for c, _ in queries]), encode_texts(bundle, [t for _, t in queries])
 
 
+def domain_retrieval_config(domain: DomainSpec, **overrides: object) -> RetrievalConfig:
+    """Retrieval settings: ``overrides`` that are not None, else the spec's, else the defaults."""
+    chosen = {**domain.retrieval, **{k: v for k, v in overrides.items() if v is not None}}
+    return RetrievalConfig(**chosen)
+
+
 @dataclass
 class DomainRetrieval:
     """What retrieving one domain produced."""

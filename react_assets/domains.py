@@ -11,6 +11,8 @@ folder. Example::
         datasets:
           - {name: fashion-test, path: eval/fashion-test, layout: imagefolder, metric: accuracy}
         examples: {t-shirt: [examples/tshirt-0.png]}   # optional, for image-to-image retrieval
+        retrieval: {mode: text-to-text, k_per_query: 200}   # optional, else the asset's config
+        variants: [gated-image, locked-text]               # optional: models to train
     general_datasets:
       - {name: general-test, path: eval/general-test, layout: imagefolder, metric: accuracy}
     general_templates: ["a photo of a {}."]   # for the general sets (classes from the folder)
@@ -30,9 +32,15 @@ from typing import Any
 
 import yaml
 
+from react_assets.models.gated import VARIANTS
+from react_assets.retrieval import MODES as RETRIEVAL_MODES
+
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
 METRICS = ("accuracy", "mean-per-class", "11point_mAP", "roc_auc")
+# The retrieval settings a spec may fix for its domain, and their types.
+RETRIEVAL_KEYS = {"mode": str, "k_per_query": int, "max_per_class": int,
+                  "near_duplicate_threshold": float}
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 # YAML aliases share nodes; a spec whose alias-expanded size passes this is refused (alias bombs).
 MAX_SPEC_EXPANDED_NODES = 1_000_000
@@ -61,6 +69,8 @@ class DomainSpec:
     templates: tuple[str, ...]
     datasets: tuple[DatasetSpec, ...] = ()
     examples: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    retrieval: dict[str, Any] = field(default_factory=dict)  # overrides of RetrievalConfig
+    variants: tuple[str, ...] = ()  # empty: the react_model asset's config decides
 
     def queries(self) -> list[tuple[int, str]]:
         """Every (class index, query text) pair: each class name in each template."""
@@ -205,7 +215,44 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
         if cls not in classes:
             raise DomainSpecError(f"{where}: examples for unknown class {reprlib.repr(cls)}")
         examples[cls] = tuple(base / _text(p, where, "examples[]") for p in _list(paths, where, cls))
-    return DomainSpec(name, classes, templates, datasets, examples)
+    return DomainSpec(name, classes, templates, datasets, examples,
+                      _retrieval(entry.get("retrieval", {}), where),
+                      _variants(entry.get("variants", []), where))
+
+
+def _retrieval(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DomainSpecError(f"{where}: 'retrieval' must be a mapping")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        kind = RETRIEVAL_KEYS.get(key)
+        if kind is None:
+            raise DomainSpecError(f"{where}: unknown retrieval setting {reprlib.repr(key)}; "
+                                  f"known: {sorted(RETRIEVAL_KEYS)}")
+        if kind is str:
+            valid = isinstance(item, str)
+        else:  # bool is an int subclass, never a count or a threshold
+            valid = isinstance(item, int if kind is int else int | float) and not isinstance(
+                item, bool)
+        if not valid:
+            raise DomainSpecError(f"{where}: retrieval.{key} must be a {kind.__name__}")
+        out[key] = kind(item)
+    if "mode" in out and out["mode"] not in RETRIEVAL_MODES:
+        raise DomainSpecError(f"{where}: retrieval.mode {reprlib.repr(out['mode'])} is not one "
+                              f"of {RETRIEVAL_MODES}")
+    if any(out.get(k, 1) < 1 for k in ("k_per_query", "max_per_class")):
+        raise DomainSpecError(f"{where}: retrieval.k_per_query and max_per_class must be >= 1")
+    if not 0.0 < out.get("near_duplicate_threshold", 1.0) <= 1.0:
+        raise DomainSpecError(f"{where}: retrieval.near_duplicate_threshold must be in (0, 1]")
+    return out
+
+
+def _variants(value: Any, where: str) -> tuple[str, ...]:
+    variants = tuple(_text(v, where, "variants[]") for v in _list(value, where, "variants"))
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or len(set(variants)) != len(variants):
+        raise DomainSpecError(f"{where}: 'variants' must be distinct names from {VARIANTS}")
+    return variants
 
 
 def _parse_dataset(entry: Any, base: Path, where: str) -> DatasetSpec:

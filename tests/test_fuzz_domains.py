@@ -25,6 +25,8 @@ from react_assets.domains import (
     DomainSpecError,
     load_domain_catalog,
 )
+from react_assets.models.gated import VARIANTS
+from react_assets.retrieval import RetrievalConfig
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=150,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -33,7 +35,9 @@ VALID = {"domains": [{"name": "fashion", "classes": ["t-shirt", "trouser"],
                       "templates": ["a photo of a {}.", "a {} on a model"],
                       "datasets": [{"name": "fashion-test", "path": "eval/fashion",
                                     "layout": "imagefolder", "metric": "accuracy"}],
-                      "examples": {"t-shirt": ["examples/tshirt-0.png"]}}],
+                      "examples": {"t-shirt": ["examples/tshirt-0.png"]},
+                      "retrieval": {"mode": "text-to-text", "k_per_query": 200},
+                      "variants": ["gated-image", "locked-text"]}],
          "general_datasets": [{"name": "general", "path": "eval/general"}]}
 
 
@@ -66,6 +70,8 @@ def load_or_spec_error(path: Path, seconds: float = 20) -> DomainCatalog | Domai
         assert all(domain.classes[c] in text for c, text in queries)
         assert all(t.format(SENTINEL).count(SENTINEL) == 1 for t in domain.templates)
         assert set(domain.examples) <= set(domain.classes)
+        RetrievalConfig(**domain.retrieval)  # whatever the spec fixes is a valid config
+        assert set(domain.variants) <= set(VARIANTS)
     general_templates = getattr(catalog, "general_templates", ())
     assert all(t.format(SENTINEL).count(SENTINEL) == 1 for t in general_templates)
     for dataset in (*[d for domain in catalog.domains for d in domain.datasets],
@@ -77,12 +83,14 @@ def load_or_spec_error(path: Path, seconds: float = 20) -> DomainCatalog | Domai
 # --- random documents -------------------------------------------------------------------------
 
 KEYS = ["domains", "name", "classes", "templates", "datasets", "examples", "general_datasets",
-        "path", "layout", "metric", "general_templates", "retrieval_datasets"]
+        "path", "layout", "metric", "general_templates", "retrieval_datasets", "retrieval",
+        "variants", "mode", "k_per_query", "near_duplicate_threshold"]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30),
     st.sampled_from(["fashion", "t-shirt", "a photo of a {}.", "{}", "{{}}", "{} {0}", "{x}{}",
                      "{}}", "{!r}", "{:>9}", "fashion\n", "FASHION", "", " ", "x" * 1001,
-                     "imagefolder", "demo", "accuracy", "roc_auc", "../../etc", "/abs"]),
+                     "imagefolder", "demo", "accuracy", "roc_auc", "../../etc", "/abs",
+                     "text-to-text", "gated-image", 0.99, 200]),
 )
 
 
@@ -101,7 +109,8 @@ def near_valid(draw: st.DrawFn) -> object:
     if draw(st.booleans()):
         doc["domains"].append(json.loads(json.dumps(doc["domains"][0])))  # duplicated name
     domain = doc["domains"][0]
-    targets = [domain, domain["datasets"][0], domain["examples"], doc["general_datasets"][0]]
+    targets = [domain, domain["datasets"][0], domain["examples"], domain["retrieval"],
+               doc["general_datasets"][0]]
     for _ in range(draw(st.sampled_from([0, 0, 1, 2, 3]))):
         target = draw(st.sampled_from(targets))
         target[draw(st.sampled_from(KEYS + ["t-shirt"]))] = draw(documents)

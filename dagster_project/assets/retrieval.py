@@ -8,19 +8,23 @@ import dagster as dg
 from dagster_project.assets.index import knn_index
 from dagster_project.partitions import DUCKDB_POOL, domain_partitions
 from dagster_project.resources import ReactHomeResource
-from react_assets.domain_retrieval import retrieval_grid_for_domain, retrieve_for_domain
+from react_assets.domain_retrieval import (
+    domain_retrieval_config,
+    retrieval_grid_for_domain,
+    retrieve_for_domain,
+)
 from react_assets.pipeline import current_base, load_base_bundle
 from react_assets.registry import registered_domain
-from react_assets.retrieval import RetrievalConfig
 
 
 class RetrievedPairsConfig(dg.Config):
-    """Retrieval mode and sizes (official REACT default: text-to-image, 50 per query)."""
+    """Retrieval mode and sizes. A field left empty takes the domain spec's ``retrieval`` value,
+    else the official REACT default (text-to-image, 50 per query, near-duplicates at 0.95)."""
 
-    mode: str = "text-to-image"
-    k_per_query: int = 50
+    mode: str | None = None
+    k_per_query: int | None = None
     max_per_class: int | None = None
-    near_duplicate_threshold: float = 0.95
+    near_duplicate_threshold: float | None = None
     grid_classes: int = 4
 
 
@@ -44,8 +48,9 @@ def retrieved_pairs(
                                                        "modality": modality})}
     folders = [Path(r["folder"]) for r in store.fetch("select_embedding_sets",
                                                         {"model_id": base.model_id})]
-    retrieval_config = RetrievalConfig(
-        k_per_query=config.k_per_query, mode=config.mode, max_per_class=config.max_per_class,
+    retrieval_config = domain_retrieval_config(
+        registered.spec, k_per_query=config.k_per_query, mode=config.mode,
+        max_per_class=config.max_per_class,
         near_duplicate_threshold=config.near_duplicate_threshold,
     )
     done = retrieve_for_domain(store, load_base_bundle(store), registered.spec, indexes, folders,
@@ -57,7 +62,8 @@ def retrieved_pairs(
     per_class = dict(zip(registered.spec.classes, stats.count_per_class, strict=False))
     return dg.MaterializeResult(metadata={
         "pairs": done.rows.num_rows,
-        "mode": config.mode,
+        "mode": retrieval_config.mode,
+        "k_per_query": retrieval_config.k_per_query,
         "retrieval_digest": done.digest,
         "per_class": dg.MetadataValue.json(per_class),
         "min_per_class": min(per_class.values(), default=0),

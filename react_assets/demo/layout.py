@@ -27,6 +27,14 @@ TEMPLATES = {
               "a picture of {}."),
 }
 GENERAL_TEMPLATES = ("a drawing of {}.", "clip art of {}.", "an illustration of {}.")
+# How the demo's domains are retrieved. The base model never saw a target-domain image, so its
+# image embeddings of those domains are weak: text-to-image queries find little, and its image
+# cosines rate most fashion images >= 0.95 alike (the default near-duplicate cut removed half of
+# the candidates). Captions (text-to-text, which the REACT paper also evaluates), more pairs per
+# query, and near-duplicates only at >= 0.99 (exact copies go by sha256 whatever the cosine).
+DEMO_RETRIEVAL = {"mode": "text-to-text", "k_per_query": 200, "near_duplicate_threshold": 0.99}
+# The paper's comparison: REACT's gated blocks against the Locked-Text baseline.
+DEMO_VARIANTS = ("gated-image", "locked-text")
 
 
 def file_name(origin: str) -> str:
@@ -108,7 +116,8 @@ def spec_document(
         "domains": [
             {"name": name, "classes": list(d["classes"]), "templates": list(TEMPLATES[name]),
              "datasets": [dataset(n, f) for n, f in d["datasets"].items()],
-             "examples": d["examples"]}
+             "examples": d["examples"], "retrieval": dict(DEMO_RETRIEVAL),
+             "variants": list(DEMO_VARIANTS)}
             for name, d in domains.items()
         ],
         "general_datasets": [dataset(n, f) for n, f in general.items()],

@@ -6,6 +6,7 @@ import json
 
 import dagster as dg
 import pytest
+from tiny_world import TINY_RUN_CONFIG
 
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
@@ -13,25 +14,6 @@ from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
-
-TINY_WORLD = {
-    "samples_per_shard": 400, "fashion_train_limit": 300, "fashion_test_limit": 60,
-    "clipart_limit": 300, "emoji_limit": 150, "digits_limit": 300,
-}
-TINY_RUN_CONFIG = {
-    "demo_world_job": {"ops": {"demo_world": {"config": TINY_WORLD}}},
-    "base_model_job": {"ops": {"base_model": {"config": {
-        "pretrain_epochs": 1, "pretrain_batch_size": 32, "pretrain_max_pairs": 128}}}},
-    "embedding_job": {"ops": {"corpus_embeddings": {"config": {"batch_size": 64, "workers": 0}}}},
-    "index_job": {"ops": {"knn_index": {"config": {"n_tune_queries": 50}}}},
-    "domain_job": {"ops": {
-        "retrieved_pairs": {"config": {"k_per_query": 10}},
-        # the tiny world's 1-epoch base model leaves some classes without pairs
-        "retrieved_pairs_min_pairs_per_class": {"config": {"min_pairs_per_class": 0}},
-        "react_model": {"config": {"variants": ["gated-image"], "epochs": 1, "batch_size": 32}},
-        "zeroshot_eval": {"config": {"batch_size": 64}},
-    }},
-}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +74,7 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     row = Store(paths.duckdb).fetch("select_latest_domain_models", {"domain": "fashion"})[0]
     run = writer.get_run(row["mlflow_run_id"])
     assert run.data.params["customization.variant"] == "gated-image"
-    assert run.data.params["train.lr"] == "0.0005"
+    assert run.data.params["train.lr"] == "0.002"
     assert run.data.tags[TAG_PARTITION] == "fashion"
     assert run.data.tags[TAG_DAGSTER_RUN_ID] in run_ids["domain_job"]
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["retrieved_pairs/fashion"]

@@ -217,6 +217,17 @@ def test_index_rebuild_waits_for_embedding_runs_in_flight(instance):
     assert skip.skip_message == "corpus_embeddings is newer, waiting for runs of embedding_job"
 
 
+def test_index_rebuild_waits_for_a_backfill_in_flight(instance):
+    materialize(instance, "corpus_embeddings", "shard-0")
+    instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="b1",
+                                   status=dg.DagsterRunStatus.STARTED,
+                                   tags={"dagster/backfill": "abcdefgh"}))
+    skip = freshness_tick(sensors.index_freshness_sensor, instance)
+    assert skip.skip_message == "corpus_embeddings is newer, waiting for runs of backfill abcdefgh"
+    instance.report_run_failed(instance.get_run_by_id("b1"))
+    assert isinstance(freshness_tick(sensors.index_freshness_sensor, instance), dg.RunRequest)
+
+
 def test_leaderboard_is_refreshed_when_an_evaluation_is_newer(instance):
     materialize(instance, "leaderboard")
     assert isinstance(freshness_tick(sensors.leaderboard_freshness_sensor, instance),

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
+from dagster_project.dev_server import DagsterServer, graphql
 from react_assets.store import Store
 
 from .conftest import UiWorld
-from .dagster_server import DagsterServer, graphql
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,9 +1,10 @@
-"""Start and stop `dagster dev` (webserver + daemon) on 127.0.0.1 for browser tests and screenshots.
+"""Start and stop `dagster dev` (webserver + daemon) on 127.0.0.1, and drive it as the UI does.
 
-The server runs in its own process group with default SIGINT/SIGTERM handlers (a `dagster dev`
-started from a background shell inherits "ignore" for both), and is stopped by signalling the
-whole group: SIGTERM first, SIGKILL after a timeout, so no webserver, daemon or code server
-outlives the test.
+Used by the browser tests, the backfill tests and `bench/bench_ui_backfill.py`. The server runs in
+its own process group with default SIGINT/SIGTERM handlers (a `dagster dev` started from a
+background shell inherits "ignore" for both), and is stopped by signalling the whole group:
+SIGTERM first, SIGKILL after a timeout, so no webserver, daemon or code server outlives the caller.
+Backfills are launched with the GraphQL mutation the UI's "Materialize" dialog sends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCATION_NAME = "react"
 
 # Offline, no telemetry: the same variables scripts/env.sh exports.
@@ -45,6 +46,79 @@ query { workspaceOrError { __typename
     locationOrLoadError { __typename ... on PythonError { message } } } }
   ... on PythonError { message } } }
 """
+
+
+_LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) { __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PartitionKeysNotFoundError { message } } }
+"""
+
+_BACKFILL_STATUS = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) { __typename
+    ... on PartitionBackfill { id status numPartitions startTime endTime
+      runs { runId status startTime endTime tags { key value } } error { message } }
+    ... on PythonError { message } } }
+"""
+
+BACKFILL_DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    """A finished backfill: its status, wall time (launch to end) and runs (GraphQL dicts)."""
+
+    backfill_id: str
+    status: str
+    wall_s: float
+    runs: list[dict[str, Any]]
+
+    @property
+    def run_statuses(self) -> dict[str, str]:
+        return {run["runId"]: run["status"] for run in self.runs}
+
+
+def launch_asset_backfill(url: str, assets: list[str], run_config: dict[str, Any] | None = None,
+                          partitions: list[str] | None = None, title: str | None = None) -> str:
+    """Backfill ``partitions`` (default: all) of ``assets``, as the UI's Materialize dialog does."""
+    params: dict[str, Any] = {"assetSelection": [{"path": [a]} for a in assets]}
+    if partitions is None:
+        params["allPartitions"] = True
+    else:
+        params["partitionNames"] = partitions
+    if run_config:
+        params["runConfigData"] = run_config
+    if title:
+        params["title"] = title
+    result = graphql(url, _LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill of {assets} refused: {result}")
+    return result["backfillId"]
+
+
+def wait_for_backfill(url: str, backfill_id: str, timeout_s: float, poll_s: float = 2.0,
+                      on_poll: Any = None) -> BackfillOutcome:
+    """Poll until the backfill and all of its runs are finished; raise TimeoutError after."""
+    started = time.monotonic()
+    while True:
+        data = graphql(url, _BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        if data["__typename"] != "PartitionBackfill":
+            raise RuntimeError(f"backfill {backfill_id}: {data}")
+        runs = data["runs"] or []
+        if on_poll is not None:
+            on_poll(data)
+        finished = data["status"] in BACKFILL_DONE and all(
+            r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
+        if finished:
+            return BackfillOutcome(backfill_id, data["status"], time.monotonic() - started, runs)
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"backfill {backfill_id} still {data['status']} after "
+                               f"{timeout_s:.0f} s; runs: {[r['status'] for r in runs]}")
+        time.sleep(poll_s)
 
 
 @dataclass(frozen=True)
