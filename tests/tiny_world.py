@@ -11,7 +11,10 @@ TINY_RUN_CONFIG = {
     "embedding_job": {"ops": {"corpus_embeddings": {"config": {"batch_size": 64, "workers": 0}}}},
     "index_job": {"ops": {"knn_index": {"config": {"n_tune_queries": 50}}}},
     "domain_job": {"ops": {
-        "retrieved_pairs": {"config": {"k_per_query": 10}},
+        # The 1-epoch base model maps most images close together: the demo spec's near-duplicate
+        # cut (0.99, for the fully trained base) would leave a domain almost no pairs.
+        "retrieved_pairs": {"config": {"k_per_query": 10, "mode": "text-to-image",
+                                       "near_duplicate_threshold": 0.95}},
         # the tiny world's 1-epoch base model leaves some classes without pairs
         "retrieved_pairs_min_pairs_per_class": {"config": {"min_pairs_per_class": 0}},
         "react_model": {"config": {"variants": ["gated-image"], "epochs": 1, "batch_size": 32}},

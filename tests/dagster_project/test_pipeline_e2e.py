@@ -99,7 +99,7 @@ def test_rematerializing_a_domain_replaces_its_retrieved_pairs(pipeline):
     defs = build_definitions(str(paths.root))
     result = dg.materialize(
         [defs.resolve_assets_def("retrieved_pairs")], partition_key="digits", instance=instance,
-        run_config={"ops": {"retrieved_pairs": {"config": {"k_per_query": 10}}}},
+        run_config={"ops": {"retrieved_pairs": TINY_RUN_CONFIG["domain_job"]["ops"]["retrieved_pairs"]}},
         selection=["retrieved_pairs"])
     assert result.success
     assert before[0] > 0 and counts() == before
