@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ BACKFILL_DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED",
 
 @dataclass(frozen=True)
 class BackfillOutcome:
-    """A finished backfill: its status, wall time (launch to end) and runs (GraphQL dicts)."""
+    """A finished backfill: its status, seconds waited for it, and its runs (GraphQL dicts)."""
 
     backfill_id: str
     status: str
@@ -101,7 +102,7 @@ def launch_asset_backfill(url: str, assets: list[str], run_config: dict[str, Any
 
 
 def wait_for_backfill(url: str, backfill_id: str, timeout_s: float, poll_s: float = 2.0,
-                      on_poll: Any = None) -> BackfillOutcome:
+                      on_poll: Callable[[dict[str, Any]], None] | None = None) -> BackfillOutcome:
     """Poll until the backfill and all of its runs are finished; raise TimeoutError after."""
     started = time.monotonic()
     while True:

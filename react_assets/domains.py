@@ -11,7 +11,7 @@ folder. Example::
         datasets:
           - {name: fashion-test, path: eval/fashion-test, layout: imagefolder, metric: accuracy}
         examples: {t-shirt: [examples/tshirt-0.png]}   # optional, for image-to-image retrieval
-        retrieval: {mode: text-to-text, k_per_query: 200}   # optional, else the asset's config
+        retrieval: {mode: text-to-text, k_per_query: 200}   # optional; launchpad config wins
         variants: [gated-image, locked-text]               # optional: models to train
     general_datasets:
       - {name: general-test, path: eval/general-test, layout: imagefolder, metric: accuracy}
