@@ -43,7 +43,7 @@ log = logging.getLogger("bench.ui_backfill")
 
 
 def run_summary(runs: list[dict]) -> dict[str, dict[str, float]]:
-    """Per partition-less job name or asset selection: run count and total/max run seconds."""
+    """Run count and total/max run seconds of partitioned and unpartitioned runs, by status."""
     by_kind: dict[str, list[float]] = collections.defaultdict(list)
     for run in runs:
         tags = {t["key"]: t["value"] for t in run.get("tags") or []}
