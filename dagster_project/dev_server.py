@@ -1,15 +1,14 @@
-"""Start and stop `dagster dev` (webserver + daemon) on 127.0.0.1, and drive it as the UI does.
+"""Start and stop `dagster dev` (webserver + daemon) on 127.0.0.1.
 
-Used by the browser tests, the backfill tests and `bench/bench_ui_backfill.py`. The server runs in
-its own process group with default SIGINT/SIGTERM handlers (a `dagster dev` started from a
-background shell inherits "ignore" for both), and is stopped by signalling the whole group:
-SIGTERM first, SIGKILL after a timeout, so no webserver, daemon or code server outlives the caller.
-Backfills are launched with the GraphQL mutation the UI's "Materialize" dialog sends.
+Used by the browser tests, the backfill tests and `bench/bench_ui_backfill.py` (which drive it with
+`dagster_project.ui_client`). The server runs in its own process group with default SIGINT/SIGTERM
+handlers (a `dagster dev` started from a background shell inherits "ignore" for both), and is
+stopped by signalling the whole group: SIGTERM first, SIGKILL after a timeout, so no webserver,
+daemon or code server outlives the caller.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,10 +19,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from dagster_project.ui_client import graphql
 
 log = logging.getLogger(__name__)
 
@@ -47,79 +46,6 @@ query { workspaceOrError { __typename
     locationOrLoadError { __typename ... on PythonError { message } } } }
   ... on PythonError { message } } }
 """
-
-
-_LAUNCH_BACKFILL = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) { __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on PartitionKeysNotFoundError { message } } }
-"""
-
-_BACKFILL_STATUS = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) { __typename
-    ... on PartitionBackfill { id status numPartitions startTime endTime
-      runs { runId status startTime endTime tags { key value } } error { message } }
-    ... on PythonError { message } } }
-"""
-
-BACKFILL_DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
-
-
-@dataclass(frozen=True)
-class BackfillOutcome:
-    """A finished backfill: its status, seconds waited for it, and its runs (GraphQL dicts)."""
-
-    backfill_id: str
-    status: str
-    wall_s: float
-    runs: list[dict[str, Any]]
-
-    @property
-    def run_statuses(self) -> dict[str, str]:
-        return {run["runId"]: run["status"] for run in self.runs}
-
-
-def launch_asset_backfill(url: str, assets: list[str], run_config: dict[str, Any] | None = None,
-                          partitions: list[str] | None = None, title: str | None = None) -> str:
-    """Backfill ``partitions`` (default: all) of ``assets``, as the UI's Materialize dialog does."""
-    params: dict[str, Any] = {"assetSelection": [{"path": [a]} for a in assets]}
-    if partitions is None:
-        params["allPartitions"] = True
-    else:
-        params["partitionNames"] = partitions
-    if run_config:
-        params["runConfigData"] = run_config
-    if title:
-        params["title"] = title
-    result = graphql(url, _LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise RuntimeError(f"backfill of {assets} refused: {result}")
-    return result["backfillId"]
-
-
-def wait_for_backfill(url: str, backfill_id: str, timeout_s: float, poll_s: float = 2.0,
-                      on_poll: Callable[[dict[str, Any]], None] | None = None) -> BackfillOutcome:
-    """Poll until the backfill and all of its runs are finished; raise TimeoutError after."""
-    started = time.monotonic()
-    while True:
-        data = graphql(url, _BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-        if data["__typename"] != "PartitionBackfill":
-            raise RuntimeError(f"backfill {backfill_id}: {data}")
-        runs = data["runs"] or []
-        if on_poll is not None:
-            on_poll(data)
-        finished = data["status"] in BACKFILL_DONE and all(
-            r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
-        if finished:
-            return BackfillOutcome(backfill_id, data["status"], time.monotonic() - started, runs)
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"backfill {backfill_id} still {data['status']} after "
-                               f"{timeout_s:.0f} s; runs: {[r['status'] for r in runs]}")
-        time.sleep(poll_s)
 
 
 @dataclass(frozen=True)
@@ -147,19 +73,6 @@ def prepare_dagster_home(react_home: Path, repo_root: Path = REPO_ROOT) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(repo_root / "dagster_project" / "dagster.yaml", dagster_home / "dagster.yaml")
     return dagster_home
-
-
-def graphql(url: str, query: str, variables: dict[str, Any] | None = None,
-            timeout_s: float = 30.0) -> dict[str, Any]:
-    """POST one GraphQL query to the webserver at `url`; return `data`, raise on errors."""
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"{url}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        payload = json.loads(response.read())
-    if payload.get("errors"):
-        raise RuntimeError(f"GraphQL errors from {url}: {payload['errors']}")
-    return payload["data"]
 
 
 def _restore_default_signals() -> None:

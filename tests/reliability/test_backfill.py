@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 from tiny_world import TINY_RUN_CONFIG
 
-from dagster_project.dev_server import (
-    DagsterServer,
-    DagsterServerConfig,
-    launch_asset_backfill,
-    prepare_dagster_home,
-    wait_for_backfill,
-)
+from dagster_project.dev_server import DagsterServer, DagsterServerConfig, prepare_dagster_home
+from dagster_project.ui_client import launch_asset_backfill, wait_for_backfill
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.hashing import file_sha256
 from react_assets.store import Store

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from dagster_project.dev_server import DagsterServer, graphql
+from dagster_project.dev_server import DagsterServer
+from dagster_project.ui_client import graphql
 from react_assets.store import Store
 
 from .conftest import UiWorld
