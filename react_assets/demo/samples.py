@@ -8,6 +8,8 @@ import multiprocessing
 import random
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
@@ -118,7 +120,9 @@ def parallel_map(
     """``map(func, jobs)`` in input order, over ``workers`` spawned processes, with a progress bar.
 
     ``func`` must be a module-level function (it is pickled by name). Spawn, not fork, so the
-    caller's threads and open handles (DuckDB, torch) are never copied into the workers.
+    caller's threads and open handles (DuckDB, torch) are never copied into the workers. A worker
+    that dies (killed, crashed) raises an error here: ``multiprocessing.Pool`` would wait forever
+    for its lost tasks (seen once, in a test run on a loaded machine).
     """
     bar = tqdm(total=total, desc=desc, unit="img", leave=False)
     try:
@@ -128,9 +132,14 @@ def parallel_map(
                 bar.update()
             return
         context = multiprocessing.get_context("spawn")
-        with context.Pool(processes=workers) as pool:
-            for result in pool.imap(func, jobs, chunksize=16):
-                yield result
-                bar.update()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            try:
+                for result in pool.map(func, jobs, chunksize=16):
+                    yield result
+                    bar.update()
+            except BrokenProcessPool as err:
+                raise RuntimeError(f"{desc}: a worker process died (killed or crashed); "
+                                   "re-run, or build with workers=1 to see the failing input"
+                                   ) from err
     finally:
         bar.close()
