@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from react_assets.models.gated import VARIANTS
-from react_assets.retrieval import MODES as RETRIEVAL_MODES
+from react_assets.retrieval import RetrievalConfig
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
@@ -41,6 +41,7 @@ METRICS = ("accuracy", "mean-per-class", "11point_mAP", "roc_auc")
 # The retrieval settings a spec may fix for its domain, and their types.
 RETRIEVAL_KEYS = {"mode": str, "k_per_query": int, "max_per_class": int,
                   "near_duplicate_threshold": float}
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 # YAML aliases share nodes; a spec whose alias-expanded size passes this is refused (alias bombs).
 MAX_SPEC_EXPANDED_NODES = 1_000_000
@@ -221,6 +222,7 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
 
 
 def _retrieval(value: Any, where: str) -> dict[str, Any]:
+    """The spec's overrides of RetrievalConfig: types checked here, values by RetrievalConfig."""
     if not isinstance(value, dict):
         raise DomainSpecError(f"{where}: 'retrieval' must be a mapping")
     out: dict[str, Any] = {}
@@ -235,15 +237,12 @@ def _retrieval(value: Any, where: str) -> dict[str, Any]:
             valid = isinstance(item, int if kind is int else int | float) and not isinstance(
                 item, bool)
         if not valid:
-            raise DomainSpecError(f"{where}: retrieval.{key} must be a {kind.__name__}")
+            raise DomainSpecError(f"{where}: retrieval.{key} must be {_KIND_NAMES[kind]}")
         out[key] = kind(item)
-    if "mode" in out and out["mode"] not in RETRIEVAL_MODES:
-        raise DomainSpecError(f"{where}: retrieval.mode {reprlib.repr(out['mode'])} is not one "
-                              f"of {RETRIEVAL_MODES}")
-    if any(out.get(k, 1) < 1 for k in ("k_per_query", "max_per_class")):
-        raise DomainSpecError(f"{where}: retrieval.k_per_query and max_per_class must be >= 1")
-    if not 0.0 < out.get("near_duplicate_threshold", 1.0) <= 1.0:
-        raise DomainSpecError(f"{where}: retrieval.near_duplicate_threshold must be in (0, 1]")
+    try:
+        RetrievalConfig(**out)
+    except ValueError as err:
+        raise DomainSpecError(f"{where}: retrieval: {err}") from None
     return out
 
 

@@ -45,6 +45,9 @@ class RetrievalConfig:
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ValueError(f"RetrievalConfig.max_per_class must be >= 1 or None, "
                              f"got {self.max_per_class}")
+        if not 0.0 < self.near_duplicate_threshold <= 1.0:
+            raise ValueError(f"RetrievalConfig.near_duplicate_threshold must be in (0, 1], "
+                             f"got {self.near_duplicate_threshold}")
 
 
 @dataclass(frozen=True)

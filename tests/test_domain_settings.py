@@ -43,12 +43,13 @@ def test_an_integer_threshold_is_a_float():
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"retrieval": {"mode": "by-magic"}}, "retrieval.mode 'by-magic' is not one of"),
+    ({"retrieval": {"mode": "by-magic"}}, "retrieval: RetrievalConfig.mode must be one of"),
     ({"retrieval": {"k": 5}}, "unknown retrieval setting 'k'"),
-    ({"retrieval": {"k_per_query": "5"}}, "retrieval.k_per_query must be a int"),
-    ({"retrieval": {"k_per_query": True}}, "retrieval.k_per_query must be a int"),
-    ({"retrieval": {"max_per_class": 0}}, "must be >= 1"),
-    ({"retrieval": {"near_duplicate_threshold": 1.5}}, "must be in (0, 1]"),
+    ({"retrieval": {"k_per_query": "5"}}, "retrieval.k_per_query must be an integer"),
+    ({"retrieval": {"k_per_query": True}}, "retrieval.k_per_query must be an integer"),
+    ({"retrieval": {"max_per_class": 0}}, "max_per_class must be >= 1"),
+    ({"retrieval": {"k_per_query": 0}}, "k_per_query must be >= 1"),
+    ({"retrieval": {"near_duplicate_threshold": 1.5}}, "near_duplicate_threshold must be in (0, 1], got 1.5"),
     ({"retrieval": ["text-to-text"]}, "'retrieval' must be a mapping"),
     ({"variants": ["gated-image", "gated-image"]}, "'variants' must be distinct names"),
     ({"variants": ["lora"]}, "'variants' must be distinct names"),

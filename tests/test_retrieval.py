@@ -154,6 +154,8 @@ def test_deterministic_and_capped(world: World) -> None:
 def test_bad_inputs_are_named(world: World) -> None:
     with pytest.raises(ValueError, match="mode must be one of"):
         RetrievalConfig(mode="image-to-text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"near_duplicate_threshold must be in \(0, 1\], got 0"):
+        RetrievalConfig(near_duplicate_threshold=0.0)
     with pytest.raises(KeyError, match="have no image sha256"):
         retrieve_domain(world.query_class, world.queries, world.index, RetrievalConfig(),
                         pair_sha256={}, pair_vectors=world.pair_vectors,
