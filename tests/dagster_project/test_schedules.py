@@ -12,21 +12,11 @@ from dagster_project.partitions import domain_partitions
 SUNDAY_3AM = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def shared_instance():
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
 @pytest.fixture
-def instance(shared_instance):
-    """The module's instance with no runs or events, and four registered domains."""
-    shared_instance.wipe()
-    for key in shared_instance.get_dynamic_partitions(domain_partitions.name):
-        shared_instance.delete_dynamic_partition(domain_partitions.name, key)
-    shared_instance.add_dynamic_partitions(domain_partitions.name,
-                                           ["birds", "digits", "emoji", "fashion"])
-    return shared_instance
+def instance(instance):
+    """The emptied instance with four registered domains."""
+    instance.add_dynamic_partitions(domain_partitions.name, ["birds", "digits", "emoji", "fashion"])
+    return instance
 
 
 def materialize(instance, asset: str, partition: str | None = None) -> None:

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from dagster_project import sensors
-from dagster_project.partitions import domain_partitions, shard_partitions
+from dagster_project.partitions import shard_partitions
 from dagster_project.resources import ReactHomeResource
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
@@ -21,22 +21,6 @@ GOOD_SPEC = """domains:
     classes: [cat, dog]
     templates: ['a photo of a {{}}.']
 """
-
-
-@pytest.fixture(scope="module")
-def shared_instance():
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture
-def instance(shared_instance):
-    """The module's instance, emptied: no runs, events or partitions from an earlier test."""
-    shared_instance.wipe()
-    for name in (shard_partitions.name, domain_partitions.name):
-        for key in shared_instance.get_dynamic_partitions(name):
-            shared_instance.delete_dynamic_partition(name, key)
-    return shared_instance
 
 
 @pytest.fixture
