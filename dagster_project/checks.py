@@ -179,12 +179,14 @@ def min_pairs_per_class(
 def no_evaluation_images(
     context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource
 ) -> dg.AssetCheckResult:
-    """Image sha256 of every retrieved pair against every image of the domain's datasets."""
+    """Image sha256 of every retrieved pair against every image of the domain's datasets and of
+    the general sets (which measure forgetting)."""
     domain = context.partition_key
     store = react_home.store()
-    spec = registered_domain(store, domain).spec
+    registered = registered_domain(store, domain)
+    datasets = (*registered.spec.datasets, *registered.catalog.general_datasets)
     eval_hashes: set[str] = set()
-    for dataset in spec.datasets:
+    for dataset in datasets:
         eval_hashes |= dataset_sha256s(dataset)
     rows = store.fetch("select_domain_retrieval_hashes", {"domain": domain})
     dangling = sorted({int(r["pair_id"]) for r in rows if r["image_sha256"] is None})
@@ -192,7 +194,7 @@ def no_evaluation_images(
     return dg.AssetCheckResult(passed=not leaked and not dangling, metadata={
         "domain": domain, "retrieved_pairs": len({r["pair_id"] for r in rows}),
         "evaluation_images": len(eval_hashes),
-        "datasets": ", ".join(d.name for d in spec.datasets),
+        "datasets": ", ".join(d.name for d in datasets),
         "contaminated_pairs": len({r["pair_id"] for r in leaked}),
         "contaminated_examples": dg.MetadataValue.json(
             [{"pair_id": int(r["pair_id"]), "class": r["class_name"], "shard": r["shard_id"],

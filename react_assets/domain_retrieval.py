@@ -18,11 +18,12 @@ from PIL import Image
 
 from react_assets.corpus import read_pairs
 from react_assets.customize import retrieval_digest
-from react_assets.domains import DomainSpec
+from react_assets.domains import DatasetSpec, DomainSpec
 from react_assets.evaluation.datasets import dataset_sha256s, iter_dataset_images, load_rgb
 from react_assets.index import load_index
 from react_assets.models.factory import ClipBundle
 from react_assets.retrieval import (
+    GENERAL_CLASS,
     RetrievalConfig,
     RetrievalResult,
     retrieval_grid,
@@ -109,21 +110,27 @@ class DomainRetrieval:
 def retrieve_for_domain(
     store: Store, bundle: ClipBundle, domain: DomainSpec, index_paths: dict[str, Path],
     embedding_folders: list[Path], config: RetrievalConfig,
+    held_out: tuple[DatasetSpec, ...] = (),
 ) -> DomainRetrieval:
-    """Run the domain's queries against the index and replace its rows in DuckDB."""
+    """Run the domain's queries against the index and replace its rows in DuckDB.
+
+    No pair whose image is (a near copy of) an image of the domain's datasets or of
+    ``held_out`` (the catalog's general sets, which measure forgetting) is kept.
+    """
     query_class, query_vectors = domain_queries(bundle, domain, config.mode)
     modality = "text" if config.mode == "text-to-text" else "image"
     index = load_index(index_paths[modality]).index
     eval_images, eval_hashes = [], set()
-    for dataset in domain.datasets:
+    for dataset in (*domain.datasets, *held_out):
         eval_images += [img for _, img in iter_dataset_images(dataset)]
         eval_hashes |= dataset_sha256s(dataset)
     eval_vectors = encode_images(bundle, eval_images)
+    embeddings = EmbeddingLookup(embedding_folders)
     result = retrieve_domain(
         query_class, query_vectors, index, config,
         pair_sha256=lambda ids: _pair_hashes(store, ids),
-        pair_vectors=EmbeddingLookup(embedding_folders),
-        eval_vectors=eval_vectors, eval_sha256=eval_hashes,
+        pair_vectors=embeddings,
+        eval_vectors=eval_vectors, eval_sha256=eval_hashes, corpus_ids=embeddings.ids,
     )
     rows = _result_table(domain, result, config.mode)
     digest = retrieval_digest(rows.column("pair_id").to_numpy())
@@ -146,8 +153,12 @@ def _pair_hashes(store: Store, ids: np.ndarray) -> dict[int, str]:
     return {int(r["pair_id"]): r["image_sha256"] for r in rows}
 
 
+GENERAL_CLASS_NAME = "(general)"
+
+
 def _result_table(domain: DomainSpec, result: RetrievalResult, mode: str) -> pa.Table:
-    classes = [domain.classes[int(c)] for c in result.class_index]
+    classes = [GENERAL_CLASS_NAME if c == GENERAL_CLASS else domain.classes[int(c)]
+               for c in result.class_index]
     return pa.table({
         "domain": pa.array([domain.name] * len(classes), pa.string()),
         "class_index": pa.array(result.class_index, pa.int32()),
@@ -165,6 +176,8 @@ def retrieval_grid_for_domain(store: Store, domain: DomainSpec, path: Path, n_cl
     rows = store.fetch("select_domain_retrievals", {"domain": domain.name})
     chosen: dict[str, list[int]] = {}
     for row in rows:
+        if row["class_index"] == GENERAL_CLASS:
+            continue
         ids = chosen.setdefault(row["class_name"], [])
         if len(ids) < per_class and (len(chosen) <= n_classes):
             ids.append(int(row["pair_id"]))

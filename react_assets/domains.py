@@ -12,6 +12,8 @@ folder. Example::
           - {name: fashion-test, path: eval/fashion-test, layout: imagefolder, metric: accuracy}
         examples: {t-shirt: [examples/tshirt-0.png]}   # optional, for image-to-image retrieval
         retrieval: {mode: text-to-text, k_per_query: 200}   # optional; launchpad config wins
+        # retrieval keys: mode, k_per_query, max_per_class, near_duplicate_threshold,
+        # general_fraction (see react_assets.retrieval.RetrievalConfig)
         variants: [gated-image, locked-text]               # optional: models to train
     general_datasets:
       - {name: general-test, path: eval/general-test, layout: imagefolder, metric: accuracy}
@@ -40,7 +42,7 @@ LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
 METRICS = ("accuracy", "mean-per-class", "11point_mAP", "roc_auc")
 # The retrieval settings a spec may fix for its domain, and their types.
 RETRIEVAL_KEYS = {"mode": str, "k_per_query": int, "max_per_class": int,
-                  "near_duplicate_threshold": float}
+                  "near_duplicate_threshold": float, "general_fraction": float}
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 # YAML aliases share nodes; a spec whose alias-expanded size passes this is refused (alias bombs).

@@ -25,6 +25,8 @@ MODES = ("text-to-image", "text-to-text", "image-to-image")
 HashSource = Mapping[int, str] | Callable[[np.ndarray], Mapping[int, str] | Sequence[str]]
 SEARCH_BATCH = 4096
 VECTOR_BATCH = 65_536
+GENERAL_CLASS = -1  # class_index of the general sample's rows
+GENERAL_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class RetrievalConfig:
     max_per_class: int | None = None
     near_duplicate_threshold: float = 0.95
     dedupe_by_image_hash: bool = True
+    # A uniform random sample of the rest of the corpus, this fraction of the class-retrieved
+    # pairs' count, trained on with them (class_index GENERAL_CLASS): it keeps the new blocks
+    # from forgetting what the base model knew when the retrieved pairs are narrow. 0 (the
+    # paper's recipe) adds none.
+    general_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -45,6 +52,9 @@ class RetrievalConfig:
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ValueError(f"RetrievalConfig.max_per_class must be >= 1 or None, "
                              f"got {self.max_per_class}")
+        if not self.general_fraction >= 0.0:
+            raise ValueError(f"RetrievalConfig.general_fraction must be >= 0, "
+                             f"got {self.general_fraction}")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:
             raise ValueError(f"RetrievalConfig.near_duplicate_threshold must be in (0, 1], "
                              f"got {self.near_duplicate_threshold}")
@@ -62,6 +72,8 @@ class RetrievalStats:
     removed_near_contamination: int
     removed_over_class_cap: int
     count_per_class: tuple[int, ...]
+    general_pairs: int = 0
+    removed_from_general: int = 0  # drawn, but contaminated or an image already kept
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready fields (for DuckDB, MLflow and asset metadata)."""
@@ -71,7 +83,8 @@ class RetrievalStats:
 
 @dataclass(frozen=True)
 class RetrievalResult:
-    """Retrieved rows sorted by (class, rank); one row per kept pair."""
+    """Retrieved rows sorted by (class, rank), then the general sample's rows (class_index
+    GENERAL_CLASS, score 0, rank = draw order); one row per kept pair."""
 
     class_index: np.ndarray  # (N,) int64
     pair_id: np.ndarray  # (N,) int64
@@ -118,8 +131,8 @@ def _best_per(group: np.ndarray, score: np.ndarray, cls: np.ndarray) -> np.ndarr
     return order[_first_of_groups(group[order])]
 
 
-def _hash_codes(pair_ids: np.ndarray, pair_sha256: HashSource) -> tuple[np.ndarray, dict[str, int]]:
-    """Integer codes of each pair's image sha256 (equal hashes, equal codes)."""
+def _hashes(pair_ids: np.ndarray, pair_sha256: HashSource) -> list[str]:
+    """The image sha256 of each pair, in the order of ``pair_ids``."""
     found = pair_sha256(pair_ids) if callable(pair_sha256) else pair_sha256
     if isinstance(found, Mapping):
         missing = [int(p) for p in pair_ids if int(p) not in found]
@@ -131,6 +144,12 @@ def _hash_codes(pair_ids: np.ndarray, pair_sha256: HashSource) -> tuple[np.ndarr
         hashes = list(found)
     if len(hashes) != len(pair_ids):
         raise ValueError(f"pair_sha256 returned {len(hashes)} hashes for {len(pair_ids)} pairs")
+    return hashes
+
+
+def _hash_codes(pair_ids: np.ndarray, pair_sha256: HashSource) -> tuple[np.ndarray, dict[str, int]]:
+    """Integer codes of each pair's image sha256 (equal hashes, equal codes)."""
+    hashes = _hashes(pair_ids, pair_sha256)
     codes: dict[str, int] = {}
     return np.fromiter((codes.setdefault(h, len(codes)) for h in hashes), dtype=np.int64,
                        count=len(hashes)), codes
@@ -183,7 +202,8 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
                     config: RetrievalConfig,
                     pair_sha256: HashSource,
                     pair_vectors: Callable[[np.ndarray], np.ndarray],
-                    eval_vectors: np.ndarray, eval_sha256: set[str]) -> RetrievalResult:
+                    eval_vectors: np.ndarray, eval_sha256: set[str],
+                    corpus_ids: np.ndarray | None = None) -> RetrievalResult:
     """Retrieve, merge, de-duplicate and decontaminate the pairs of one domain.
 
     Each class keeps the union of its queries' top-k (a pair keeps its best score); a pair, or
@@ -192,11 +212,15 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     ``pair_sha256`` is a mapping, or a callable taking the candidate pair ids and returning a
     mapping or a sequence aligned with them; ``pair_vectors(ids)`` returns (n, D) image
     embeddings in the order of ``ids`` (called in batches of at most 65,536).
+    With ``config.general_fraction`` > 0, ``corpus_ids`` (every pair id of the corpus) is
+    sampled for the general rows, cleaned the same way.
     """
     query_class = np.asarray(query_class, dtype=np.int64)
     if query_class.shape != (len(query_vectors),):
         raise ValueError(f"query_class has shape {query_class.shape} for "
                          f"{len(query_vectors)} query vectors")
+    if config.general_fraction > 0 and corpus_ids is None:
+        raise ValueError("RetrievalConfig.general_fraction > 0 needs corpus_ids to sample from")
     n_classes = int(query_class.max()) + 1 if len(query_class) else 0
     scores, ids = search_queries(index, query_vectors, config.k_per_query)
     cls, pair, score, n_hits = _merge_class_hits(query_class, scores, ids)
@@ -224,17 +248,58 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     capped = np.ones(len(pair), dtype=bool)
     if config.max_per_class is not None:
         capped = rank < config.max_per_class
+    cls, pair, score, rank = cls[capped], pair[capped], score[capped], rank[capped]
+    general, removed_general = np.zeros(0, dtype=np.int64), 0
+    if config.general_fraction > 0:
+        wanted = round(config.general_fraction * len(pair))
+        general, removed_general = _general_sample(
+            np.asarray(corpus_ids, dtype=np.int64), pair, wanted, config, pair_sha256,
+            pair_vectors, eval_vectors, eval_sha256)
     stats = RetrievalStats(
         n_queries=len(query_vectors), n_hits=n_hits, n_candidates=n_candidates,
         removed_duplicates=removed_dup, removed_exact_contamination=int(exact.sum()),
         removed_near_contamination=int(near.sum()),
         removed_over_class_cap=int((~capped).sum()),
-        count_per_class=tuple(np.bincount(cls[capped], minlength=n_classes).tolist()))
-    LOG.info("retrieved %d pairs for %d classes from %d queries (%s)", int(capped.sum()),
-             n_classes, len(query_vectors), config.mode)
-    return RetrievalResult(class_index=cls[capped], pair_id=pair[capped],
-                           score=score[capped].astype(np.float32), rank=rank[capped],
-                           mode=config.mode, stats=stats)
+        count_per_class=tuple(np.bincount(cls, minlength=n_classes).tolist()),
+        general_pairs=len(general), removed_from_general=removed_general)
+    LOG.info("retrieved %d pairs for %d classes from %d queries (%s), %d general pairs",
+             len(pair), n_classes, len(query_vectors), config.mode, len(general))
+    return RetrievalResult(
+        class_index=np.concatenate([cls, np.full(len(general), GENERAL_CLASS, dtype=np.int64)]),
+        pair_id=np.concatenate([pair, general]),
+        score=np.concatenate([score, np.zeros(len(general))]).astype(np.float32),
+        rank=np.concatenate([rank, np.arange(len(general))]),
+        mode=config.mode, stats=stats)
+
+
+def _general_sample(corpus_ids: np.ndarray, taken: np.ndarray, wanted: int,
+                    config: RetrievalConfig, pair_sha256: HashSource,
+                    pair_vectors: Callable[[np.ndarray], np.ndarray], eval_vectors: np.ndarray,
+                    eval_sha256: set[str]) -> tuple[np.ndarray, int]:
+    """Up to ``wanted`` pair ids drawn uniformly (seeded) from the corpus minus ``taken``,
+    skipping evaluation images (exact or near) and, with image-hash de-duplication, images
+    already kept. Returns (ids in draw order, number skipped)."""
+    pool = np.setdiff1d(corpus_ids, taken)
+    order = np.random.default_rng(GENERAL_SEED).permutation(len(pool))
+    seen = set(_hashes(taken, pair_sha256)) if config.dedupe_by_image_hash else set()
+    chosen: list[int] = []
+    skipped = 0
+    batch = max(2 * wanted, 1024)  # a little more than needed: some draws are skipped
+    for start in range(0, len(pool), batch):
+        if len(chosen) >= wanted:
+            break
+        ids = pool[order[start:start + batch]]
+        near = _near_eval_mask(ids, pair_vectors, eval_vectors, config.near_duplicate_threshold)
+        for pair_id, sha, is_near in zip(ids, _hashes(ids, pair_sha256), near, strict=True):
+            if len(chosen) >= wanted:
+                break
+            if is_near or sha in eval_sha256 or sha in seen:
+                skipped += 1
+                continue
+            if config.dedupe_by_image_hash:
+                seen.add(sha)
+            chosen.append(int(pair_id))
+    return np.array(chosen, dtype=np.int64), skipped
 
 
 def retrieval_grid(images_by_class: dict[str, list[Image.Image]], path: Path | str,

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from react_assets.retrieval import (
+    GENERAL_CLASS,
     RetrievalConfig,
     retrieval_grid,
     retrieve_domain,
@@ -77,7 +78,8 @@ class World:
         source = (lambda ids: [table[int(i)] for i in ids]) if hashes_as_callable else table
         return retrieve_domain(self.query_class, self.queries, self.index, config,
                                pair_sha256=source, pair_vectors=self.pair_vectors,
-                               eval_vectors=self.eval_vectors, eval_sha256=self.eval_sha256)
+                               eval_vectors=self.eval_vectors, eval_sha256=self.eval_sha256,
+                               corpus_ids=self.ids)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +153,41 @@ def test_deterministic_and_capped(world: World) -> None:
     assert capped.stats.as_dict()["count_per_class"] == [3] * N_CLASSES
 
 
+def test_general_sample_is_uniform_clean_and_after_the_classes(world: World) -> None:
+    plain = world.run(RetrievalConfig(k_per_query=20))
+    mixed = world.run(RetrievalConfig(k_per_query=20, general_fraction=0.5))
+    classes = mixed.class_index != GENERAL_CLASS
+    for field in ("class_index", "pair_id", "score", "rank"):  # the class rows are unchanged
+        np.testing.assert_array_equal(getattr(mixed, field)[classes], getattr(plain, field))
+    general = mixed.pair_id[~classes]
+    assert len(general) == round(0.5 * len(plain.pair_id)) == mixed.stats.general_pairs
+    assert not set(general.tolist()) & set(plain.pair_id.tolist())
+    assert np.all(~classes[len(plain.pair_id):])  # general rows come last, in draw order
+    np.testing.assert_array_equal(mixed.rank[~classes], np.arange(len(general)))
+    assert mixed.stats.count_per_class == plain.stats.count_per_class
+    background = set(range(FIRST_ID, FIRST_ID + 2000))  # drawn from the whole corpus, not near
+    assert len(set(general.tolist()) & background) >= 0.8 * len(general)  # the class queries
+    again = world.run(RetrievalConfig(k_per_query=20, general_fraction=0.5))
+    np.testing.assert_array_equal(again.pair_id, mixed.pair_id)  # seeded
+
+
+def test_general_sample_skips_evaluation_images_and_kept_images(world: World) -> None:
+    everything = world.run(RetrievalConfig(k_per_query=20, general_fraction=1000.0))
+    general = set(everything.pair_id[everything.class_index == GENERAL_CLASS].tolist())
+    taken = set(everything.pair_id[everything.class_index != GENERAL_CLASS].tolist())
+    skipped = {world.exact_copy, world.near_copy, world.copy_other}  # eval copies, twin image
+    assert general == set(world.ids.tolist()) - taken - skipped
+    assert everything.stats.removed_from_general == len(skipped)
+
+
 def test_bad_inputs_are_named(world: World) -> None:
+    with pytest.raises(ValueError, match="general_fraction must be >= 0, got -0.5"):
+        RetrievalConfig(general_fraction=-0.5)
+    with pytest.raises(ValueError, match="general_fraction > 0 needs corpus_ids"):
+        retrieve_domain(world.query_class, world.queries, world.index,
+                        RetrievalConfig(general_fraction=0.5), pair_sha256={},
+                        pair_vectors=world.pair_vectors, eval_vectors=world.eval_vectors,
+                        eval_sha256=set())
     with pytest.raises(ValueError, match="mode must be one of"):
         RetrievalConfig(mode="image-to-text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"near_duplicate_threshold must be in \(0, 1\], got 0"):

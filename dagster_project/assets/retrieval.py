@@ -19,12 +19,14 @@ from react_assets.registry import registered_domain
 
 class RetrievedPairsConfig(dg.Config):
     """Retrieval mode and sizes. A field left empty takes the domain spec's ``retrieval`` value,
-    else the official REACT default (text-to-image, 50 per query, near-duplicates at 0.95)."""
+    else the official REACT default (text-to-image, 50 per query, near-duplicates at 0.95, no
+    general sample)."""
 
     mode: str | None = None
     k_per_query: int | None = None
     max_per_class: int | None = None
     near_duplicate_threshold: float | None = None
+    general_fraction: float | None = None
     grid_classes: int = 4
 
 
@@ -52,9 +54,10 @@ def retrieved_pairs(
         registered.spec, k_per_query=config.k_per_query, mode=config.mode,
         max_per_class=config.max_per_class,
         near_duplicate_threshold=config.near_duplicate_threshold,
+        general_fraction=config.general_fraction,
     )
     done = retrieve_for_domain(store, load_base_bundle(store), registered.spec, indexes, folders,
-                               retrieval_config)
+                               retrieval_config, held_out=registered.catalog.general_datasets)
     grid = retrieval_grid_for_domain(
         store, registered.spec, react_home.paths().reports / "retrieval" / f"{registered.spec.name}.png",
         n_classes=config.grid_classes)
@@ -70,6 +73,7 @@ def retrieved_pairs(
         "removed_duplicates": stats.removed_duplicates,
         "removed_exact_contamination": stats.removed_exact_contamination,
         "removed_near_contamination": stats.removed_near_contamination,
+        "general_pairs": stats.general_pairs,
         "queries": stats.n_queries,
         "grid": dg.MetadataValue.md(
             f"![top pairs](data:image/png;base64,{base64.b64encode(grid.read_bytes()).decode()})"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the builder's output changes for an unchanged config, so old worlds are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: the domain spec fixes retrieval (general_fraction) and variants
 # Pillow's default decompression-bomb threshold (89,478,485 pixels), held here, not read from PIL.
 DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 

@@ -10,6 +10,7 @@ from tiny_world import TINY_RUN_CONFIG
 
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
+from react_assets.customize import RetrievalSet
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.paths import ReactPaths
@@ -64,6 +65,24 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
     lineage = store.fetch("select_model_lineage", {"model_id": custom[0][0]})[0]
     assert lineage["parent_model_id"] and lineage["retrieval_digest"] and lineage["shards"]
     assert store.fetch("count_pair_integrity") == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+
+
+def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
+    paths, _, _, _ = pipeline
+    store = Store(paths.duckdb)
+    with store.connect() as conn:
+        rows = conn.execute(
+            "SELECT domain, count(*) FILTER (class_index >= 0), count(*) FILTER (class_index = -1),"
+            " count(DISTINCT pair_id) FROM retrievals GROUP BY domain ORDER BY domain").fetchall()
+    assert [r[0] for r in rows] == ["digits", "emoji", "fashion"]
+    for domain, n_class, n_general, n_distinct in rows:
+        # the demo spec's general_fraction (1.0): as many general pairs as class pairs
+        assert n_class > 0 and n_general == n_class, domain
+        assert n_distinct == n_class + n_general, domain
+        assert store.fetch("count_domain_retrievals_by_class", {"domain": domain})[0][
+            "class_index"] >= 0
+        trained_on = RetrievalSet.of_domain(store, domain).pair_ids
+        assert len(trained_on) == n_distinct
 
 
 def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_model(pipeline):
