@@ -36,7 +36,7 @@ VALID = {"domains": [{"name": "fashion", "classes": ["t-shirt", "trouser"],
                       "datasets": [{"name": "fashion-test", "path": "eval/fashion",
                                     "layout": "imagefolder", "metric": "accuracy"}],
                       "examples": {"t-shirt": ["examples/tshirt-0.png"]},
-                      "retrieval": {"mode": "text-to-text", "k_per_query": 200},
+                      "retrieval": {"mode": "text-to-text", "k_per_query": 200, "general_fraction": 0.5},
                       "variants": ["gated-image", "locked-text"]}],
          "general_datasets": [{"name": "general", "path": "eval/general"}]}
 
