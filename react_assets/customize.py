@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from react_assets.corpus import read_pairs
-from react_assets.hashing import file_sha256
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle
 from react_assets.models.factory import create_base_model
 from react_assets.models.gated import (
-    CUSTOMIZATION_WEIGHTS,
     CustomizationConfig,
     customize_model,
     save_customization,
@@ -88,9 +86,9 @@ def customize_domain(
              len(images))
     result = train_contrastive(model, images, captions, bundle.tokenizer, bundle.preprocess_train,
                                train_config, checkpoint_dir=out_dir / "train", on_log=on_log)
-    folder = save_customization(model, customization, base.config, out_dir / "model")
-    digest = file_sha256(folder / CUSTOMIZATION_WEIGHTS)[:12]
-    model_id = f"react-{domain}-{customization.variant}@sha256:{digest}"
+    folder = out_dir / "model"
+    model_id = save_customization(model, customization, base.config, folder,
+                                  name=f"react-{domain}-{customization.variant}")
     return CustomizedModel(model_id, domain, customization.variant, folder, result, retrieval)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from react_assets.models import (
     BaseModelConfig,
@@ -18,6 +19,7 @@ from react_assets.models import (
     gated_blocks,
     load_customized_model,
     save_customization,
+    trainable_state_dict,
 )
 
 TINY = BaseModelConfig(arch="react-tiny", init_seed=1)
@@ -163,7 +165,8 @@ def test_save_and_reload_reproduces_outputs(tmp_path: Path, variant: str) -> Non
         for param in model.parameters():
             if param.requires_grad:
                 param.add_(0.05 * torch.randn_like(param))
-    folder = save_customization(model, config, TINY, tmp_path / "custom")
+    folder = tmp_path / "custom"
+    model_id = save_customization(model, config, TINY, folder, name=f"react-birds-{variant}")
     saved = load_file(str(folder / "customization.safetensors"))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert set(saved) == trainable  # only the trainable tensors, no copy of the frozen base
@@ -176,7 +179,18 @@ def test_save_and_reload_reproduces_outputs(tmp_path: Path, variant: str) -> Non
         _embed(model, bundle.tokenizer), _embed(reloaded.model, reloaded.tokenizer), strict=True
     ):
         assert torch.equal(ours, theirs)
-    assert reloaded.model_id.startswith(f"react-tiny@random-seed1+{variant}@sha256:")
+    assert reloaded.model_id == model_id  # one id, saved or reloaded
+    assert re.fullmatch(rf"react-birds-{variant}@sha256:[0-9a-f]{{12}}", model_id)
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.requires_grad).add_(1.0)
+    save_file({k: v.detach().contiguous() for k, v in trainable_state_dict(model, config).items()},
+              str(folder / "customization.safetensors"))  # weights swapped behind the id's back
+    with pytest.raises(ValueError, match="not the one its model id"):
+        load_customized_model(folder)
+    meta["format"] = "react-customization/1"  # saved by an older version
+    (folder / "customization.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="re-materialize react_model"):
+        load_customized_model(folder)
 
 
 def test_customization_is_seeded() -> None:
