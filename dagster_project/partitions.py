@@ -6,4 +6,6 @@ shard_partitions = dg.DynamicPartitionsDefinition(name="shards")
 domain_partitions = dg.DynamicPartitionsDefinition(name="domains")
 
 DUCKDB_POOL = "duckdb"
-TRAINING_POOL = "training"
+# CPU/GPU-heavy steps (embedding, pre-training, customization): one at a time by default, so
+# concurrent runs on a small machine do not oversubscribe its cores.
+COMPUTE_POOL = "compute"

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from dagster_project.assets.retrieval import retrieved_pairs
-from dagster_project.partitions import TRAINING_POOL, domain_partitions
+from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.customize import config_params, customize_domain, record_customization
 from react_assets.lineage import pipeline_tags
@@ -37,7 +37,7 @@ class ReactModelConfig(dg.Config):
 @dg.asset(
     partitions_def=domain_partitions,
     deps=[retrieved_pairs],
-    pool=TRAINING_POOL,
+    pool=COMPUTE_POOL,
     group_name="customization",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=REACT_MODEL_CODE_VERSION,

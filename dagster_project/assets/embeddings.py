@@ -5,7 +5,7 @@ import dagster as dg
 
 from dagster_project.assets.corpus import corpus_shards
 from dagster_project.assets.models import base_model
-from dagster_project.partitions import shard_partitions
+from dagster_project.partitions import COMPUTE_POOL, shard_partitions
 from dagster_project.resources import ReactHomeResource
 from react_assets.clip_retrieval import import_clip_retrieval
 from react_assets.corpus import shard_rows
@@ -25,6 +25,7 @@ class CorpusEmbeddingsConfig(dg.Config):
 @dg.asset(
     partitions_def=shard_partitions,
     deps=[corpus_shards, base_model],
+    pool=COMPUTE_POOL,
     group_name="retrieval",
     kinds={"torch", "numpy"},
     code_version="1",

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.assets.corpus import corpus_shards
+from dagster_project.partitions import COMPUTE_POOL
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.corpus import read_pairs
 from react_assets.lineage import pipeline_tags
@@ -33,6 +34,7 @@ class BaseModelAssetConfig(dg.Config):
 
 @dg.asset(
     deps=[corpus_shards],
+    pool=COMPUTE_POOL,
     group_name="models",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=BASE_MODEL_CODE_VERSION,
