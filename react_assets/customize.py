@@ -15,11 +15,8 @@ import numpy as np
 from react_assets.corpus import read_pairs
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle
 from react_assets.models.factory import create_base_model
-from react_assets.models.gated import (
-    CustomizationConfig,
-    customize_model,
-    save_customization,
-)
+from react_assets.models.gated import CustomizationConfig, customize_model
+from react_assets.models.saved import save_customization
 from react_assets.pipeline import BaseModelRecord
 from react_assets.store import Store, load_sql
 from react_assets.training import TrainConfig, TrainResult, train_contrastive

@@ -15,7 +15,7 @@ from react_assets.evaluate import (
     write_clip_benchmark_files,
 )
 from react_assets.evaluation.leaderboard import build_leaderboard
-from react_assets.models.gated import load_customized_model
+from react_assets.models.saved import load_customized_model
 from react_assets.pipeline import current_base, load_base_bundle
 from react_assets.registry import registered_domain
 

@@ -13,8 +13,6 @@ from react_assets.models.gated import (
     customize_model,
     gate_values,
     gated_blocks,
-    load_customized_model,
-    save_customization,
     trainable_state_dict,
 )
 from react_assets.models.mini_clip import (
@@ -25,6 +23,7 @@ from react_assets.models.mini_clip import (
     pretrain_mini_clip,
     register_mini_clip,
 )
+from react_assets.models.saved import load_customized_model, save_customization
 
 __all__ = [
     "MINI_CLIP_ARCH",
