@@ -26,10 +26,9 @@ from react_assets.lineage import (  # noqa: E402
     TAG_RETRIEVAL_DIGEST,
     LineageConfig,
     LineageWriter,
-    flatten_params,
     pipeline_tags,
-    redact_secrets,
 )
+from react_assets.run_params import flatten_params, redact_secrets  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
