@@ -8,23 +8,17 @@ from its last checkpoint therefore ends with the same weights as an uninterrupte
 
 from __future__ import annotations
 
-import hashlib
-import io
-import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from react_assets.atomic import save_npy
 from react_assets.models.gated import gate_values
 from react_assets.optim import (
     build_optimizer,
@@ -34,12 +28,13 @@ from react_assets.optim import (
     save_training_state,
     trainable_parameters,
 )
-
-logger = logging.getLogger(__name__)
+from react_assets.training_data import BatchPlan, ImageDataset, TextFeatureBank
 
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the trajectory, so they may differ between a run and its resume.
 _RUNTIME_FIELDS = ("log_every", "checkpoint_every", "num_workers", "text_batch_size", "device")
+# One batch on the device: pixels (B, 3, H, W), then cached text features (B, D) or tokens (B, T).
+_Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
 
 
 @dataclass(frozen=True)
@@ -84,111 +79,6 @@ class TrainResult:
     text_cache_s: float
     gate_values: dict[str, float] = field(default_factory=dict)
     checkpoint_path: str | None = None
-
-
-class _ImageDataset(Dataset):
-    """Decodes image bytes and applies the train transform under a per-sample seed."""
-
-    def __init__(self, images: Sequence[bytes], preprocess: Callable) -> None:
-        self.images = images
-        self.preprocess = preprocess
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
-        index, sample_seed = item
-        try:
-            with Image.open(io.BytesIO(self.images[index])) as img:
-                image = img.convert("RGB")
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
-            raise ValueError(f"training image {index}: cannot decode its bytes ({err})") from err
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed)
-            return self.preprocess(image), index
-
-
-class _BatchPlan(Sampler):
-    """Yields the batches of steps ``start_step .. total_steps - 1`` as lists of (index, seed)."""
-
-    def __init__(
-        self, n: int, batch_size: int, seed: int, start_step: int, total_steps: int
-    ) -> None:
-        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
-        self.start_step, self.total_steps = start_step, total_steps
-        self.steps_per_epoch = max(1, n // self.batch_size)
-
-    def __len__(self) -> int:
-        return self.total_steps - self.start_step
-
-    def __iter__(self):
-        step = self.start_step
-        while step < self.total_steps:
-            epoch, first = divmod(step, self.steps_per_epoch)
-            rng = np.random.default_rng([self.seed, epoch])
-            order = rng.permutation(self.n)
-            sample_seeds = rng.integers(0, 2**31 - 1, size=self.n)
-            for b in range(first, self.steps_per_epoch):
-                if step >= self.total_steps:
-                    return
-                rows = order[b * self.batch_size : (b + 1) * self.batch_size]
-                yield [(int(i), int(sample_seeds[i])) for i in rows]
-                step += 1
-
-
-class _TextFeatureBank:
-    """L2-normalised features of each distinct caption, computed once, no grad (locked text)."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        tokenizer: Callable,
-        captions: Sequence[str],
-        batch_size: int,
-        device: torch.device,
-        cache_dir: Path | None,
-    ) -> None:
-        distinct = list(dict.fromkeys(captions))
-        position = {caption: i for i, caption in enumerate(distinct)}
-        self.rows = torch.tensor([position[c] for c in captions], dtype=torch.long)
-        digest = hashlib.sha256("\x00".join(distinct).encode("utf-8")).hexdigest()
-        path = Path(cache_dir) / f"text_features_{digest[:16]}.npy" if cache_dir else None
-        probe = _encode(model, tokenizer, distinct[:4], batch_size, device)
-        if path is not None and path.is_file():
-            cached = torch.from_numpy(np.load(path, allow_pickle=False))
-            # The probe proves the cache was made by this text tower, not just for these captions.
-            if cached.shape[0] == len(distinct) and torch.allclose(cached[:4], probe, atol=1e-4):
-                self.table = cached
-                return
-            logger.warning("ignoring stale text-feature cache %s", path)
-        self.table = _encode(model, tokenizer, distinct, batch_size, device)  # (U, D)
-        if path is not None:
-            save_npy(path, self.table.numpy())
-
-    def features(self, rows: torch.Tensor) -> torch.Tensor:
-        """Features (B, D) of the captions at positions ``rows`` of the training set."""
-        return self.table[self.rows[rows]]
-
-
-@torch.no_grad()
-def _encode(
-    model: nn.Module, tokenizer: Callable, texts: list[str], batch_size: int, device: torch.device
-) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    chunks = [
-        model.encode_text(tokenizer(texts[i : i + batch_size]).to(device), normalize=True)
-        .float()
-        .cpu()
-        for i in tqdm(
-            range(0, len(texts), batch_size),
-            desc="text features",
-            unit="batch",
-            disable=len(texts) <= batch_size,
-        )
-    ]
-    model.train(was_training)
-    return torch.cat(chunks)
 
 
 def _text_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -243,6 +133,107 @@ def _step(
         return clip_loss(image_f.float(), text_f.float(), model.logit_scale.exp().float())
 
 
+@dataclass
+class _Run:
+    """One training call's moving parts: the model, its optimizer and schedule, how far it is."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    config: TrainConfig
+    total: int  # the step the run ends at
+    ckpt: Path | None
+    start: int  # the step it starts (or resumes) at
+    history: dict[str, list[float]]  # loss and lr of every step since step 0
+
+
+def _check_pairs(images: Sequence[bytes], captions: Sequence[str]) -> None:
+    if len(images) != len(captions):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions: they must align")
+    if len(images) < 2:
+        raise ValueError(f"contrastive training needs at least 2 pairs, got {len(images)}")
+
+
+def _start_run(
+    model: nn.Module, n_pairs: int, config: TrainConfig, checkpoint_dir: Path | None
+) -> _Run:
+    """Optimizer and schedule for ``model``, restored from ``checkpoint_dir/last.pt`` if present."""
+    optimizer = build_optimizer(
+        model, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
+    )
+    plan = BatchPlan(n_pairs, config.batch_size, config.seed, 0, 0)
+    total = config.epochs * plan.steps_per_epoch
+    total = min(total, config.max_steps) if config.max_steps else total
+    scheduler = cosine_with_warmup(optimizer, warmup_steps=config.warmup_steps, total_steps=total)
+    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    start, history = 0, {"losses": [], "lrs": []}
+    if ckpt is not None and ckpt.is_file():
+        start, history = load_training_state(
+            ckpt, model, optimizer, scheduler, _trajectory_config(config)
+        )
+    return _Run(model, optimizer, scheduler, config, total, ckpt, start, history)
+
+
+def _device_batches(
+    loader: DataLoader,
+    bank: TextFeatureBank | None,
+    tokenizer: Callable[..., torch.Tensor],
+    captions: Sequence[str],
+    device: torch.device,
+) -> Iterator[_Batch]:
+    """Each batch on ``device``: pixels (B, 3, H, W), and cached text features (B, D) or tokens."""
+    for pixels, rows in loader:
+        pixels = pixels.to(device, non_blocking=True)
+        text_f = bank.features(rows).to(device) if bank is not None else None
+        tokens = None if bank is not None else tokenizer([captions[i] for i in rows]).to(device)
+        yield pixels, text_f, tokens
+
+
+def _optimizer_step(run: _Run, loss: torch.Tensor, trainable: list[nn.Parameter]) -> None:
+    """Backpropagate ``loss``, then step the optimizer and the lr schedule."""
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.config.grad_clip_norm is not None:
+        nn.utils.clip_grad_norm_(trainable, run.config.grad_clip_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+
+
+def _train_steps(
+    run: _Run,
+    batches: Iterator[_Batch],
+    text_grad: bool,
+    use_amp: bool,
+    on_log: Callable[[int, float, float], None] | None,
+) -> int:
+    """Train on every batch, checkpointing and logging as configured; returns the last step."""
+    model, config = run.model, run.config
+    trainable = list(trainable_parameters(model).values())
+    logit_scale_trains = model.logit_scale.requires_grad
+    step = run.start
+    progress = tqdm(total=run.total, initial=run.start, desc="train", unit="step")
+    for pixels, text_f, tokens in batches:
+        loss = _step(model, pixels, text_f, tokens, text_grad, use_amp)
+        lr = run.scheduler.get_last_lr()[0]
+        _optimizer_step(run, loss, trainable)
+        if logit_scale_trains:  # as CLIP: the temperature never exceeds 100
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+        step += 1
+        run.history["losses"].append(float(loss.detach()))
+        run.history["lrs"].append(float(lr))
+        progress.update(1)
+        if run.ckpt is not None and (step % config.checkpoint_every == 0 or step == run.total):
+            trajectory = _trajectory_config(config)
+            save_training_state(
+                run.ckpt, model, run.optimizer, run.scheduler, step, run.history, trajectory
+            )
+        if on_log is not None and step % config.log_every == 0:
+            on_log(step, run.history["losses"][-1], float(lr))
+    progress.close()
+    return step
+
+
 def train_contrastive(
     model: nn.Module,
     images: Sequence[bytes],
@@ -258,83 +249,42 @@ def train_contrastive(
     Resumes from ``checkpoint_dir/last.pt`` when present; writes it every ``checkpoint_every``
     steps and at the end. ``on_log(step, loss, lr)`` is called every ``log_every`` steps.
     """
-    if len(images) != len(captions):
-        raise ValueError(f"{len(images)} images but {len(captions)} captions: they must align")
-    if len(images) < 2:
-        raise ValueError(f"contrastive training needs at least 2 pairs, got {len(images)}")
+    _check_pairs(images, captions)
     device = _resolve_device(config.device)
     use_amp = device.type == "cuda"
     model.to(device)
-    optimizer = build_optimizer(
-        model, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
-    )
-    plan = _BatchPlan(len(images), config.batch_size, config.seed, 0, 0)
-    total = config.epochs * plan.steps_per_epoch
-    total = min(total, config.max_steps) if config.max_steps else total
-    scheduler = cosine_with_warmup(optimizer, warmup_steps=config.warmup_steps, total_steps=total)
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    start, history = 0, {"losses": [], "lrs": []}
-    if ckpt is not None and ckpt.is_file():
-        start, history = load_training_state(
-            ckpt, model, optimizer, scheduler, _trajectory_config(config)
-        )
+    run = _start_run(model, len(images), config, checkpoint_dir)
     text_grad = any(p.requires_grad for p in _text_parameters(model))
     t_cache = time.perf_counter()
     bank = None
     if not text_grad and config.cache_text_features:
-        bank = _TextFeatureBank(
+        bank = TextFeatureBank(
             model, tokenizer, captions, config.text_batch_size, device, checkpoint_dir
         )
     text_cache_s = time.perf_counter() - t_cache
-    plan = _BatchPlan(len(images), config.batch_size, config.seed, start, total)
+    plan = BatchPlan(len(images), config.batch_size, config.seed, run.start, run.total)
     loader = DataLoader(
-        _ImageDataset(images, preprocess_train),
+        ImageDataset(images, preprocess_train),
         batch_sampler=plan,
         num_workers=config.num_workers,
         pin_memory=use_amp,
     )
-    trainable = list(trainable_parameters(model).values())
-    logit_scale_trains = model.logit_scale.requires_grad
     _set_train_mode(model)
-    t0, step = time.perf_counter(), start
-    progress = tqdm(total=total, initial=start, desc="train", unit="step")
-    for pixels, rows in loader:
-        pixels = pixels.to(device, non_blocking=True)
-        text_f = bank.features(rows).to(device) if bank is not None else None
-        tokens = None if bank is not None else tokenizer([captions[i] for i in rows]).to(device)
-        loss = _step(model, pixels, text_f, tokens, text_grad, use_amp)
-        lr = scheduler.get_last_lr()[0]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip_norm is not None:
-            nn.utils.clip_grad_norm_(trainable, config.grad_clip_norm)
-        optimizer.step()
-        scheduler.step()
-        if logit_scale_trains:  # as CLIP: the temperature never exceeds 100
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-        step += 1
-        history["losses"].append(float(loss.detach()))
-        history["lrs"].append(float(lr))
-        progress.update(1)
-        if ckpt is not None and (step % config.checkpoint_every == 0 or step == total):
-            save_training_state(
-                ckpt, model, optimizer, scheduler, step, history, _trajectory_config(config)
-            )
-        if on_log is not None and step % config.log_every == 0:
-            on_log(step, history["losses"][-1], float(lr))
-    progress.close()
+    t0 = time.perf_counter()
+    step = _train_steps(
+        run, _device_batches(loader, bank, tokenizer, captions, device), text_grad, use_amp, on_log
+    )
     elapsed = time.perf_counter() - t0
     model.eval()
-    ran = step - start
+    ran = step - run.start
     return TrainResult(
-        losses=list(history["losses"]),
-        lrs=list(history["lrs"]),
+        losses=list(run.history["losses"]),
+        lrs=list(run.history["lrs"]),
         steps=step,
-        start_step=start,
+        start_step=run.start,
         samples_per_s=ran * plan.batch_size / elapsed if ran else 0.0,
         elapsed_s=elapsed,
         text_cache_s=text_cache_s,
         gate_values=gate_values(model),
-        checkpoint_path=str(ckpt) if ckpt is not None else None,
+        checkpoint_path=str(run.ckpt) if run.ckpt is not None else None,
     )

@@ -1,0 +1,125 @@
+"""What feeds the training loop: decoded, seeded images, the batch plan and cached text features."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset, Sampler
+from tqdm.auto import tqdm
+
+from react_assets.atomic import save_npy
+
+logger = logging.getLogger(__name__)
+
+
+class ImageDataset(Dataset):
+    """Decodes image bytes and applies the train transform under a per-sample seed."""
+
+    def __init__(self, images: Sequence[bytes], preprocess: Callable) -> None:
+        self.images = images
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, sample_seed = item
+        try:
+            with Image.open(io.BytesIO(self.images[index])) as img:
+                image = img.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise ValueError(f"training image {index}: cannot decode its bytes ({err})") from err
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed)
+            return self.preprocess(image), index
+
+
+class BatchPlan(Sampler):
+    """Yields the batches of steps ``start_step .. total_steps - 1`` as lists of (index, seed)."""
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int, start_step: int, total_steps: int
+    ) -> None:
+        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        self.start_step, self.total_steps = start_step, total_steps
+        self.steps_per_epoch = max(1, n // self.batch_size)
+
+    def __len__(self) -> int:
+        return self.total_steps - self.start_step
+
+    def __iter__(self):
+        step = self.start_step
+        while step < self.total_steps:
+            epoch, first = divmod(step, self.steps_per_epoch)
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.n)
+            sample_seeds = rng.integers(0, 2**31 - 1, size=self.n)
+            for b in range(first, self.steps_per_epoch):
+                if step >= self.total_steps:
+                    return
+                rows = order[b * self.batch_size : (b + 1) * self.batch_size]
+                yield [(int(i), int(sample_seeds[i])) for i in rows]
+                step += 1
+
+
+class TextFeatureBank:
+    """L2-normalised features of each distinct caption, computed once, no grad (locked text)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Callable,
+        captions: Sequence[str],
+        batch_size: int,
+        device: torch.device,
+        cache_dir: Path | None,
+    ) -> None:
+        distinct = list(dict.fromkeys(captions))
+        position = {caption: i for i, caption in enumerate(distinct)}
+        self.rows = torch.tensor([position[c] for c in captions], dtype=torch.long)
+        digest = hashlib.sha256("\x00".join(distinct).encode("utf-8")).hexdigest()
+        path = Path(cache_dir) / f"text_features_{digest[:16]}.npy" if cache_dir else None
+        probe = _encode(model, tokenizer, distinct[:4], batch_size, device)
+        if path is not None and path.is_file():
+            cached = torch.from_numpy(np.load(path, allow_pickle=False))
+            # The probe proves the cache was made by this text tower, not just for these captions.
+            if cached.shape[0] == len(distinct) and torch.allclose(cached[:4], probe, atol=1e-4):
+                self.table = cached
+                return
+            logger.warning("ignoring stale text-feature cache %s", path)
+        self.table = _encode(model, tokenizer, distinct, batch_size, device)  # (U, D)
+        if path is not None:
+            save_npy(path, self.table.numpy())
+
+    def features(self, rows: torch.Tensor) -> torch.Tensor:
+        """Features (B, D) of the captions at positions ``rows`` of the training set."""
+        return self.table[self.rows[rows]]
+
+
+@torch.no_grad()
+def _encode(
+    model: nn.Module, tokenizer: Callable, texts: list[str], batch_size: int, device: torch.device
+) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    chunks = [
+        model.encode_text(tokenizer(texts[i : i + batch_size]).to(device), normalize=True)
+        .float()
+        .cpu()
+        for i in tqdm(
+            range(0, len(texts), batch_size),
+            desc="text features",
+            unit="batch",
+            disable=len(texts) <= batch_size,
+        )
+    ]
+    model.train(was_training)
+    return torch.cat(chunks)
