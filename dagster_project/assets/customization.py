@@ -33,6 +33,20 @@ class ReactModelConfig(dg.Config):
     warmup_steps: int = 20
     seed: int = 0
 
+    def customization(self, variant: str) -> CustomizationConfig:
+        """The model ``variant`` of this recipe."""
+        return CustomizationConfig(variant=variant, num_gated_blocks=self.num_gated_blocks,
+                                   init_seed=self.seed)
+
+    def train(self, variant: str) -> TrainConfig:
+        """The training settings of ``variant`` (locked-text has its own learning rate)."""
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size,
+            lr=self.locked_text_lr if variant == "locked-text" else self.lr,
+            weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, seed=self.seed,
+            checkpoint_every=50, log_every=10,
+        )
+
 
 @dg.asset(
     partitions_def=domain_partitions,
@@ -56,15 +70,7 @@ def react_model(
     metadata: dict = {"base_model_id": base.model_id}
     spec = registered_domain(store, domain).spec
     for variant in config.variants or spec.variants or ["gated-image"]:
-        customization = CustomizationConfig(variant=variant,
-                                            num_gated_blocks=config.num_gated_blocks,
-                                            init_seed=config.seed)
-        train = TrainConfig(
-            epochs=config.epochs, batch_size=config.batch_size,
-            lr=config.locked_text_lr if variant == "locked-text" else config.lr,
-            weight_decay=config.weight_decay, warmup_steps=config.warmup_steps, seed=config.seed,
-            checkpoint_every=50, log_every=10,
-        )
+        customization, train = config.customization(variant), config.train(variant)
         out_dir = (react_home.paths().checkpoints / model_folder_name(base.model_id) / domain
                    / variant)
         params = config_params(customization, train)

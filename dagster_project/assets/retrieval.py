@@ -36,7 +36,7 @@ class RetrievedPairsConfig(dg.Config):
     pool=DUCKDB_POOL,
     group_name="retrieval",
     kinds={"faiss", "duckdb"},
-    code_version="1",
+    code_version="2",  # 2: general sample, decontamination against the general sets
 )
 def retrieved_pairs(
     context: dg.AssetExecutionContext, config: RetrievedPairsConfig, react_home: ReactHomeResource
