@@ -26,9 +26,9 @@ from react_assets.retrieval import (
     GENERAL_CLASS,
     RetrievalConfig,
     RetrievalResult,
-    retrieval_grid,
     retrieve_domain,
 )
+from react_assets.retrieval_grid import retrieval_grid
 from react_assets.store import Store, load_sql
 
 log = logging.getLogger(__name__)

@@ -9,15 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import faiss
 import numpy as np
-from PIL import Image, ImageDraw
 from tqdm import tqdm
-
-from react_assets.atomic import atomic_path
 
 LOG = logging.getLogger(__name__)
 Mode = Literal["text-to-image", "text-to-text", "image-to-image"]
@@ -175,6 +171,17 @@ def _near_eval_mask(pair_ids: np.ndarray, pair_vectors: Callable[[np.ndarray], n
     return near
 
 
+def _contamination(pair: np.ndarray, pair_sha256: HashSource,
+                   pair_vectors: Callable[[np.ndarray], np.ndarray], eval_vectors: np.ndarray,
+                   eval_sha256: set[str], threshold: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image hash codes, exact-copy mask over ``pair``, near-copy mask over the non-exact)."""
+    codes, code_of = _hash_codes(pair, pair_sha256)
+    exact = np.isin(codes, [code_of[sha] for sha in eval_sha256 & code_of.keys()])
+    near = _near_eval_mask(pair[~exact], pair_vectors, eval_vectors, threshold)
+    return codes, exact, near
+
+
 def _merge_class_hits(query_class: np.ndarray, scores: np.ndarray, ids: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Flatten (Q, k) hits to one row per distinct (class, pair), keeping the best score."""
@@ -230,10 +237,8 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     removed_dup = n_candidates - len(keep)
     cls, pair, score = cls[keep], pair[keep], score[keep]
 
-    codes, code_of = _hash_codes(pair, pair_sha256)
-    exact = np.isin(codes, [code_of[sha] for sha in eval_sha256 & code_of.keys()])
-    near = _near_eval_mask(pair[~exact], pair_vectors, eval_vectors,
-                           config.near_duplicate_threshold)
+    codes, exact, near = _contamination(pair, pair_sha256, pair_vectors, eval_vectors,
+                                        eval_sha256, config.near_duplicate_threshold)
     clean = ~exact
     clean[np.flatnonzero(~exact)[near]] = False
     cls, pair, score, codes = cls[clean], pair[clean], score[clean], codes[clean]
@@ -300,26 +305,3 @@ def _general_sample(corpus_ids: np.ndarray, taken: np.ndarray, wanted: int,
                 seen.add(sha)
             chosen.append(int(pair_id))
     return np.array(chosen, dtype=np.int64), skipped
-
-
-def retrieval_grid(images_by_class: dict[str, list[Image.Image]], path: Path | str,
-                   thumb: int = 64) -> Path:
-    """Write a PNG grid: one row per class, its label then its top images as thumbnails."""
-    if not images_by_class:
-        raise ValueError("retrieval_grid needs at least one class")
-    label_width = 8 * max(len(name) for name in images_by_class) + 8
-    columns = max(1, max(len(images) for images in images_by_class.values()))
-    canvas = Image.new("RGB", (label_width + columns * (thumb + 2), len(images_by_class) *
-                               (thumb + 2)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for row, (name, images) in enumerate(images_by_class.items()):
-        top = row * (thumb + 2)
-        draw.text((4, top + thumb // 2 - 6), name, fill="black")
-        for column, image in enumerate(images):
-            tile = image.convert("RGB")
-            tile.thumbnail((thumb, thumb))
-            canvas.paste(tile, (label_width + column * (thumb + 2), top))
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        canvas.save(tmp, format="PNG")
-    return target

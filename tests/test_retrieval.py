@@ -13,10 +13,10 @@ from PIL import Image
 from react_assets.retrieval import (
     GENERAL_CLASS,
     RetrievalConfig,
-    retrieval_grid,
     retrieve_domain,
     search_queries,
 )
+from react_assets.retrieval_grid import retrieval_grid
 
 D, N_CLASSES, N_TEMPLATES, N_PLANTED, FIRST_ID = 32, 4, 3, 10, 100
 
