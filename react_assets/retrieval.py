@@ -7,6 +7,7 @@ x k=50 (4M hits) stays in a few hundred MB and seconds of work after the faiss s
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -48,8 +49,8 @@ class RetrievalConfig:
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ValueError(f"RetrievalConfig.max_per_class must be >= 1 or None, "
                              f"got {self.max_per_class}")
-        if not self.general_fraction >= 0.0:
-            raise ValueError(f"RetrievalConfig.general_fraction must be >= 0, "
+        if not 0.0 <= self.general_fraction < math.inf:
+            raise ValueError(f"RetrievalConfig.general_fraction must be finite and >= 0, "
                              f"got {self.general_fraction}")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:
             raise ValueError(f"RetrievalConfig.near_duplicate_threshold must be in (0, 1], "

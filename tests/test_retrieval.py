@@ -181,8 +181,9 @@ def test_general_sample_skips_evaluation_images_and_kept_images(world: World) ->
 
 
 def test_bad_inputs_are_named(world: World) -> None:
-    with pytest.raises(ValueError, match="general_fraction must be >= 0, got -0.5"):
-        RetrievalConfig(general_fraction=-0.5)
+    for bad in (-0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=f"general_fraction must be finite and >= 0, got {bad}"):
+            RetrievalConfig(general_fraction=bad)
     with pytest.raises(ValueError, match="general_fraction > 0 needs corpus_ids"):
         retrieve_domain(world.query_class, world.queries, world.index,
                         RetrievalConfig(general_fraction=0.5), pair_sha256={},
