@@ -47,8 +47,8 @@ def retrieve(store: Store, domain: str, fraction: float) -> dict:
     folders = [Path(r["folder"]) for r in store.fetch("select_embedding_sets",
                                                         {"model_id": base.model_id})]
     config = domain_retrieval_config(registered.spec, general_fraction=fraction)
-    done = retrieve_for_domain(store, load_base_bundle(store), registered.spec, indexes, folders,
-                               config, held_out=registered.catalog.general_datasets)
+    done = retrieve_for_domain(store, load_base_bundle(store), registered, indexes, folders,
+                               config)
     return done.result.stats.as_dict()
 
 

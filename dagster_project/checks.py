@@ -183,8 +183,7 @@ def no_evaluation_images(
     the general sets (which measure forgetting)."""
     domain = context.partition_key
     store = react_home.store()
-    registered = registered_domain(store, domain)
-    datasets = (*registered.spec.datasets, *registered.catalog.general_datasets)
+    datasets = registered_domain(store, domain).evaluation_datasets
     eval_hashes: set[str] = set()
     for dataset in datasets:
         eval_hashes |= dataset_sha256s(dataset)

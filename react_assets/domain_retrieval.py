@@ -18,10 +18,11 @@ from PIL import Image
 
 from react_assets.corpus import read_pairs
 from react_assets.customize import retrieval_digest
-from react_assets.domains import DatasetSpec, DomainSpec
+from react_assets.domains import DomainSpec
 from react_assets.evaluation.datasets import dataset_sha256s, iter_dataset_images, load_rgb
 from react_assets.index import load_index
 from react_assets.models.factory import ClipBundle
+from react_assets.registry import RegisteredDomain
 from react_assets.retrieval import (
     GENERAL_CLASS,
     RetrievalConfig,
@@ -108,20 +109,20 @@ class DomainRetrieval:
 
 
 def retrieve_for_domain(
-    store: Store, bundle: ClipBundle, domain: DomainSpec, index_paths: dict[str, Path],
+    store: Store, bundle: ClipBundle, registered: RegisteredDomain, index_paths: dict[str, Path],
     embedding_folders: list[Path], config: RetrievalConfig,
-    held_out: tuple[DatasetSpec, ...] = (),
 ) -> DomainRetrieval:
     """Run the domain's queries against the index and replace its rows in DuckDB.
 
-    No pair whose image is (a near copy of) an image of the domain's datasets or of
-    ``held_out`` (the catalog's general sets, which measure forgetting) is kept.
+    No pair whose image is (a near copy of) an image of the domain's evaluation datasets, the
+    general sets included, is kept.
     """
+    domain = registered.spec
     query_class, query_vectors = domain_queries(bundle, domain, config.mode)
     modality = "text" if config.mode == "text-to-text" else "image"
     index = load_index(index_paths[modality]).index
     eval_images, eval_hashes = [], set()
-    for dataset in (*domain.datasets, *held_out):
+    for dataset in registered.evaluation_datasets:
         eval_images += [img for _, img in iter_dataset_images(dataset)]
         eval_hashes |= dataset_sha256s(dataset)
     eval_vectors = encode_images(bundle, eval_images)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from react_assets.domains import DomainCatalog, DomainSpec, load_domain_catalog
+from react_assets.domains import DatasetSpec, DomainCatalog, DomainSpec, load_domain_catalog
 from react_assets.store import Store, load_sql
 
 
@@ -17,6 +17,12 @@ class RegisteredDomain:
     spec: DomainSpec
     catalog: DomainCatalog
     spec_path: Path
+
+    @property
+    def evaluation_datasets(self) -> tuple[DatasetSpec, ...]:
+        """Every dataset the domain is evaluated on: its own, then the general sets. No image of
+        these may be trained on."""
+        return (*self.spec.datasets, *self.catalog.general_datasets)
 
 
 def register_domains(store: Store, spec_path: Path | str) -> list[str]:

@@ -56,8 +56,8 @@ def retrieved_pairs(
         near_duplicate_threshold=config.near_duplicate_threshold,
         general_fraction=config.general_fraction,
     )
-    done = retrieve_for_domain(store, load_base_bundle(store), registered.spec, indexes, folders,
-                               retrieval_config, held_out=registered.catalog.general_datasets)
+    done = retrieve_for_domain(store, load_base_bundle(store), registered, indexes, folders,
+                               retrieval_config)
     grid = retrieval_grid_for_domain(
         store, registered.spec, react_home.paths().reports / "retrieval" / f"{registered.spec.name}.png",
         n_classes=config.grid_classes)

@@ -246,24 +246,28 @@ def test_index_recall_fails_when_a_modality_is_missing(run_check, home, store):
 
 @pytest.fixture
 def domain(home, store) -> list[str]:
-    """A registered two-class domain with a 2-image evaluation set; returns the images' sha256."""
-    eval_dir = home.domains / "incoming" / "eval" / "shapes-test"
+    """A registered two-class domain with a 2-image evaluation set and a 1-image general set;
+    returns the three images' sha256 (the domain's two, then the general one)."""
+    eval_dir = home.domains / "incoming" / "eval"
     hashes = []
-    for cls, color in (("circle", (255, 0, 0)), ("square", (0, 0, 255))):
-        (eval_dir / cls).mkdir(parents=True)
-        image = eval_dir / cls / "0.png"
+    for folder, color in (("shapes-test/circle", (255, 0, 0)), ("shapes-test/square", (0, 0, 255)),
+                          ("general/triangle", (0, 255, 0))):
+        (eval_dir / folder).mkdir(parents=True)
+        image = eval_dir / folder / "0.png"
         Image.new("RGB", (8, 8), color).save(image)
         hashes.append(hashlib.sha256(image.read_bytes()).hexdigest())
     spec = home.domains / "incoming" / "shapes.yaml"
     spec.write_text("domains:\n  - name: shapes\n    classes: [circle, square]\n"
                     "    templates: ['a photo of a {}.']\n"
-                    "    datasets: [{name: shapes-test, path: eval/shapes-test}]\n")
+                    "    datasets: [{name: shapes-test, path: eval/shapes-test}]\n"
+                    "general_datasets: [{name: general, path: eval/general}]\n")
     register_domains(store, spec)
     return hashes
 
 
 def retrieve(store: Store, per_class: dict[int, list[int]]) -> None:
-    names = ["circle", "square"]
+    """Retrieval rows per class index; -1 is the general sample."""
+    names = {0: "circle", 1: "square", -1: "(general)"}
     insert_batch(store, "insert_retrievals", [
         {"domain": "shapes", "class_index": c, "class_name": names[c], "pair_id": pid,
          "score": 0.5, "rank": rank, "mode": "text-to-image"}
@@ -293,7 +297,7 @@ def test_decontamination_passes_without_evaluation_images(run_check, store, doma
     retrieve(store, {0: [0, 1], 1: [2]})
     evaluation = run_check(checks.no_evaluation_images, "shapes")
     assert evaluation.passed
-    assert evaluation.metadata["evaluation_images"].value == 2
+    assert evaluation.metadata["evaluation_images"].value == 3  # the general set's too
 
 
 def test_decontamination_fails_on_a_retrieved_evaluation_image(run_check, store, domain):
@@ -303,6 +307,24 @@ def test_decontamination_fails_on_a_retrieved_evaluation_image(run_check, store,
     assert not evaluation.passed
     assert evaluation.metadata["contaminated_examples"].value == [
         {"pair_id": 1, "class": "square", "shard": "shard-0", "key": "00001"}]
+
+
+def test_decontamination_fails_on_a_general_sample_pair_that_is_a_general_set_image(
+        run_check, store, domain):
+    add_shard(store, "shard-0", [0, 1, 2], hashes=["a" * 64, "b" * 64, domain[2]])
+    retrieve(store, {0: [0], 1: [1], -1: [2]})
+    evaluation = run_check(checks.no_evaluation_images, "shapes")
+    assert not evaluation.passed
+    assert evaluation.metadata["contaminated_examples"].value == [
+        {"pair_id": 2, "class": "(general)", "shard": "shard-0", "key": "00002"}]
+
+
+def test_min_pairs_per_class_does_not_count_the_general_sample(run_check, store, domain):
+    add_shard(store, "shard-0", list(range(20)))
+    retrieve(store, {0: list(range(5)), -1: list(range(5, 20))})
+    evaluation = run_check(checks.min_pairs_per_class, "shapes")
+    assert evaluation.metadata["per_class"].value == {"circle": 5, "square": 0}
+    assert not evaluation.passed
 
 
 def test_decontamination_fails_on_a_pair_missing_from_the_corpus(run_check, store, domain):
