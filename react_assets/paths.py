@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +71,9 @@ class ReactPaths:
                        self.domains, self.eval_data, self.embeddings, self.indexes,
                        self.checkpoints, self.reports):
             folder.mkdir(parents=True, exist_ok=True)
-        probe = self.root / ".write-probe"
-        try:
-            probe.write_bytes(b"")
-            probe.unlink()
+        try:  # a file of its own: processes creating the same home at once must not collide
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-probe-"):
+                pass
         except OSError as err:
             raise PermissionError(f"REACT_HOME {self.root} is not writable: {err}") from err
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,17 @@ def test_a_backfill_of_corpus_job_in_parallel_processes_keeps_every_row(tmp_path
         assert len(runs) == 6 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         assert sorted(r.tags["dagster/partition"] for r in runs) == shards
     assert os.path.exists(paths.duckdb)
+
+
+def test_creating_the_same_home_at_once_never_fails(tmp_path):
+    """Every run and check op calls ReactPaths.create(): a shared write-probe file name once made
+    one of two concurrent callers fail with "REACT_HOME ... is not writable"."""
+    paths = ReactPaths(tmp_path / "react-home")
+
+    def create_many(_: int) -> None:
+        for _ in range(300):
+            paths.create()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create_many, range(8)))
+    assert not list(paths.root.glob(".write-probe*"))  # no probe left behind
