@@ -19,7 +19,8 @@ from PIL import Image
 from react_assets.corpus import read_pairs
 from react_assets.customize import retrieval_digest
 from react_assets.domains import DomainSpec
-from react_assets.evaluation.datasets import dataset_sha256s, iter_dataset_images, load_rgb
+from react_assets.evaluation.datasets import dataset_sha256s, iter_dataset_images
+from react_assets.evaluation.images import load_rgb
 from react_assets.index import load_index
 from react_assets.models.factory import ClipBundle
 from react_assets.registry import RegisteredDomain

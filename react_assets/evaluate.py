@@ -14,7 +14,7 @@ import torch
 
 from react_assets.atomic import write_json
 from react_assets.domains import DatasetSpec
-from react_assets.evaluation.datasets import DatasetLayoutError
+from react_assets.evaluation.images import DatasetLayoutError
 from react_assets.evaluation.leaderboard import clip_benchmark_metrics, clip_benchmark_record
 from react_assets.evaluation.retrieval_eval import evaluate_retrieval
 from react_assets.evaluation.zeroshot import ZeroShotResult, evaluate_zeroshot, zeroshot_classifier

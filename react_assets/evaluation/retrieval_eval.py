@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from react_assets.evaluation.datasets import DatasetLayoutError, load_rgb
+from react_assets.evaluation.images import DatasetLayoutError, load_rgb
 
 logger = logging.getLogger(__name__)
 
