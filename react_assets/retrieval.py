@@ -175,12 +175,13 @@ def _near_eval_mask(pair_ids: np.ndarray, pair_vectors: Callable[[np.ndarray], n
 def _contamination(pair: np.ndarray, pair_sha256: HashSource,
                    pair_vectors: Callable[[np.ndarray], np.ndarray], eval_vectors: np.ndarray,
                    eval_sha256: set[str], threshold: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image hash codes, exact-copy mask over ``pair``, near-copy mask over the non-exact)."""
+                   ) -> tuple[np.ndarray, dict[str, int], np.ndarray, np.ndarray]:
+    """(image hash codes, their sha256 -> code map, exact-copy mask over ``pair``, near-copy
+    mask over the non-exact)."""
     codes, code_of = _hash_codes(pair, pair_sha256)
     exact = np.isin(codes, [code_of[sha] for sha in eval_sha256 & code_of.keys()])
     near = _near_eval_mask(pair[~exact], pair_vectors, eval_vectors, threshold)
-    return codes, exact, near
+    return codes, code_of, exact, near
 
 
 def _merge_class_hits(query_class: np.ndarray, scores: np.ndarray, ids: np.ndarray
@@ -238,7 +239,7 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     removed_dup = n_candidates - len(keep)
     cls, pair, score = cls[keep], pair[keep], score[keep]
 
-    codes, exact, near = _contamination(pair, pair_sha256, pair_vectors, eval_vectors,
+    codes, code_of, exact, near = _contamination(pair, pair_sha256, pair_vectors, eval_vectors,
                                         eval_sha256, config.near_duplicate_threshold)
     clean = ~exact
     clean[np.flatnonzero(~exact)[near]] = False
@@ -247,20 +248,22 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     if config.dedupe_by_image_hash:
         keep = _best_per(codes, score, cls)
         removed_dup += len(pair) - len(keep)
-        cls, pair, score = cls[keep], pair[keep], score[keep]
+        cls, pair, score, codes = cls[keep], pair[keep], score[keep], codes[keep]
 
     order, rank = _rank_within_class(cls, score, pair)
-    cls, pair, score = cls[order], pair[order], score[order]
+    cls, pair, score, codes = cls[order], pair[order], score[order], codes[order]
     capped = np.ones(len(pair), dtype=bool)
     if config.max_per_class is not None:
         capped = rank < config.max_per_class
     cls, pair, score, rank = cls[capped], pair[capped], score[capped], rank[capped]
+    kept_codes = set(codes[capped].tolist())
     general, removed_general = np.zeros(0, dtype=np.int64), 0
     if config.general_fraction > 0:
         wanted = round(config.general_fraction * len(pair))
+        kept_hashes = {sha for sha, code in code_of.items() if code in kept_codes}
         general, removed_general = _general_sample(
-            np.asarray(corpus_ids, dtype=np.int64), pair, wanted, config, pair_sha256,
-            pair_vectors, eval_vectors, eval_sha256)
+            np.asarray(corpus_ids, dtype=np.int64), pair, kept_hashes, wanted, config,
+            pair_sha256, pair_vectors, eval_vectors, eval_sha256)
     stats = RetrievalStats(
         n_queries=len(query_vectors), n_hits=n_hits, n_candidates=n_candidates,
         removed_duplicates=removed_dup, removed_exact_contamination=int(exact.sum()),
@@ -278,16 +281,17 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
         mode=config.mode, stats=stats)
 
 
-def _general_sample(corpus_ids: np.ndarray, taken: np.ndarray, wanted: int,
+def _general_sample(corpus_ids: np.ndarray, taken: np.ndarray, taken_hashes: set[str], wanted: int,
                     config: RetrievalConfig, pair_sha256: HashSource,
                     pair_vectors: Callable[[np.ndarray], np.ndarray], eval_vectors: np.ndarray,
                     eval_sha256: set[str]) -> tuple[np.ndarray, int]:
     """Up to ``wanted`` pair ids drawn uniformly (seeded) from the corpus minus ``taken``,
     skipping evaluation images (exact or near) and, with image-hash de-duplication, images
-    already kept. Returns (ids in draw order, number skipped)."""
+    already kept (``taken_hashes``: those of ``taken``). Returns (ids in draw order, number
+    skipped)."""
     pool = np.setdiff1d(corpus_ids, taken)
     order = np.random.default_rng(GENERAL_SEED).permutation(len(pool))
-    seen = set(_hashes(taken, pair_sha256)) if config.dedupe_by_image_hash else set()
+    seen = set(taken_hashes) if config.dedupe_by_image_hash else set()
     chosen: list[int] = []
     skipped = 0
     batch = max(2 * wanted, 1024)  # a little more than needed: some draws are skipped
