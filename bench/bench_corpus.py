@@ -25,9 +25,9 @@ import webdataset as wds
 from PIL import Image
 
 from react_assets.atomic import write_json
-from react_assets.corpus import shard_rows
-from react_assets.embedding import EmbeddingConfig, embed_shard
-from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.pairs import shard_rows
+from react_assets.embed.encode import EmbeddingConfig, embed_shard
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.store import Store
 

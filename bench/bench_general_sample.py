@@ -15,6 +15,7 @@ Prints a table and writes bench/results/general_sample.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import platform
@@ -23,39 +24,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from dagster_project.assets.customization import ReactModelConfig
 from react_assets.atomic import write_json
-from react_assets.customize import customize_domain
-from react_assets.domain_retrieval import domain_retrieval_config, retrieve_for_domain
-from react_assets.evaluate import EvaluatedModel, evaluate_domain
-from react_assets.models.saved import load_customized_model
+from react_assets.customize.domain import customize_domain
+from react_assets.customize.recipe import CustomizationRecipe
+from react_assets.customize.saved import load_customized_model
+from react_assets.domains.registry import registered_domain
+from react_assets.evaluate.domain import EvaluatedModel, evaluate_domain
+from react_assets.models.base import current_base, load_base_bundle
 from react_assets.paths import ReactPaths
-from react_assets.pipeline import current_base, load_base_bundle
-from react_assets.registry import registered_domain
+from react_assets.retrieve.domain import retrieve_registered_domain
 from react_assets.store import Store
 
 LOG = logging.getLogger("bench_general_sample")
 RESULTS = Path(__file__).parent / "results" / "general_sample.json"
 
 
-def retrieve(store: Store, domain: str, fraction: float) -> dict:
+def retrieve(store: Store, paths: ReactPaths, domain: str, fraction: float) -> dict:
     """Re-retrieve ``domain`` with ``general_fraction`` = ``fraction``; returns its stats."""
-    base = current_base(store)
-    registered = registered_domain(store, domain)
-    indexes = {m: Path(r["path"]) for m in ("image", "text")
-               for r in store.fetch("select_index", {"model_id": base.model_id, "modality": m})}
-    folders = [Path(r["folder"]) for r in store.fetch("select_embedding_sets",
-                                                        {"model_id": base.model_id})]
-    config = domain_retrieval_config(registered.spec, general_fraction=fraction)
-    done = retrieve_for_domain(store, load_base_bundle(store), registered, indexes, folders,
-                               config)
+    done = retrieve_registered_domain(store, paths, domain,
+                                      overrides={"general_fraction": fraction})
     return done.result.stats.as_dict()
 
 
 def train_and_evaluate(store: Store, domain: str, variants: list[str], out: Path) -> dict:
     """Train every variant on the domain's current retrieval; top-1 (x100) per model, dataset."""
     base = current_base(store)
-    recipe = ReactModelConfig()
+    recipe = CustomizationRecipe()
     models = [EvaluatedModel(base.model_id, "base", load_base_bundle(store))]
     training = {}
     for variant in variants:
@@ -104,7 +98,7 @@ def main() -> None:
         for domain in args.domains:
             for fraction in (0.0, args.fraction):
                 start = time.perf_counter()
-                stats = retrieve(store, domain, fraction)
+                stats = retrieve(store, ReactPaths(Path(tmp)), domain, fraction)
                 result = train_and_evaluate(store, domain, args.variants,
                                             Path(tmp) / domain / str(fraction))
                 rows.append({"domain": domain, "general_fraction": fraction,
@@ -114,7 +108,7 @@ def main() -> None:
                 LOG.info("%s", json.dumps(rows[-1]))
     print(table(rows, args.variants))
     write_json(RESULTS, {"react_home": str(args.react_home), "variants": args.variants,
-                         "recipe": ReactModelConfig().model_dump(), "machine": platform.machine(),
+                         "recipe": dataclasses.asdict(CustomizationRecipe()), "machine": platform.machine(),
                          "rows": rows})
     print(f"wrote {RESULTS}")
 

@@ -27,9 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from react_assets.atomic import write_json  # noqa: E402
-from react_assets.index import IndexConfig, build_index, choose_factory, recall_at_k  # noqa: E402
-from react_assets.index_build import ivf_nlist  # noqa: E402
-from react_assets.retrieval import RetrievalConfig, retrieve_domain  # noqa: E402
+from react_assets.domains.settings import RetrievalConfig
+from react_assets.index.build import ivf_nlist  # noqa: E402
+from react_assets.index.files import IndexConfig, build_index, choose_factory, recall_at_k  # noqa: E402
+from react_assets.retrieve.core import retrieve_domain  # noqa: E402
 
 LOG = logging.getLogger("bench_index")
 RESULTS = Path(__file__).resolve().parent / "results" / "index.json"

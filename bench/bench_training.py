@@ -18,14 +18,10 @@ import torch
 from PIL import Image
 
 from react_assets.atomic import write_json
-from react_assets.models import (
-    MINI_CLIP_ARCH,
-    BaseModelConfig,
-    CustomizationConfig,
-    create_base_model,
-    customize_model,
-)
-from react_assets.training import TrainConfig, train_contrastive
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.train import TrainConfig, train_contrastive
+from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.mini_clip import MINI_CLIP_ARCH
 
 WORDS = ["red", "blue", "green", "round", "square", "tiny", "large", "striped", "dotted", "shiny"]
 OBJECTS = ["cat", "car", "tree", "house", "flower", "shoe", "digit", "emoji", "star", "cup"]

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dagster_project.dev_server import DagsterServer, DagsterServerConfig  # noqa: E402
-from dagster_project.ui_client import launch_asset_backfill, wait_for_backfill  # noqa: E402
+from devtools.dagster_server import DagsterServer, DagsterServerConfig  # noqa: E402
+from devtools.ui_client import launch_asset_backfill, wait_for_backfill  # noqa: E402
 from react_assets.atomic import write_json  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ui_backfill.json"

@@ -18,6 +18,12 @@ embedding_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("corpus_embeddings"),
     partitions_def=shard_partitions,
 )
+shard_ingest_job = dg.define_asset_job(
+    "shard_ingest_job",
+    selection=dg.AssetSelection.assets("corpus_shards", "corpus_embeddings"),
+    partitions_def=shard_partitions,
+    description="Ingest one landed shard and embed it (corpus_job + embedding_job in one run).",
+)
 index_job = dg.define_asset_job("index_job", selection=dg.AssetSelection.assets("knn_index"))
 domain_job = dg.define_asset_job(
     "domain_job",
@@ -28,5 +34,5 @@ leaderboard_job = dg.define_asset_job(
     "leaderboard_job", selection=dg.AssetSelection.assets("leaderboard")
 )
 
-ALL_JOBS = [demo_world_job, corpus_job, base_model_job, embedding_job, index_job, domain_job,
-            leaderboard_job]
+ALL_JOBS = [demo_world_job, corpus_job, base_model_job, embedding_job, shard_ingest_job, index_job,
+            domain_job, leaderboard_job]

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.jobs import corpus_job, domain_job, embedding_job, index_job, leaderboard_job
+from dagster_project.jobs import (
+    corpus_job,
+    domain_job,
+    embedding_job,
+    index_job,
+    leaderboard_job,
+    shard_ingest_job,
+)
 from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import ReactHomeResource
 from dagster_project.schedules import (
@@ -32,22 +39,14 @@ from dagster_project.schedules import (
     latest_materialization_id,
     stale_domains,
 )
-from react_assets.domains import DomainSpecError
-from react_assets.registry import register_domains
+from react_assets.domains.registry import register_domains
+from react_assets.domains.spec import DomainSpecError
 
 SENSOR_INTERVAL_SECONDS = 30
 # A landed file is taken once unchanged since the previous tick, or untouched for this long.
 LANDING_SETTLE_SECONDS = 60.0
 SHARD_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
-
-shard_ingest_job = dg.define_asset_job(
-    "shard_ingest_job",
-    selection=dg.AssetSelection.assets("corpus_shards", "corpus_embeddings"),
-    partitions_def=shard_partitions,
-    description="Ingest one landed shard and embed it (corpus_job + embedding_job in one run).",
-)
-
 
 def _signature(tar: Path) -> list[int]:
     """(size, mtime_ns) of the tar and of its parquet (0, 0 when there is none)."""

@@ -39,7 +39,7 @@ TAG_PARENT_MODEL = "react.parent_model"
 TAG_RETRIEVAL_DIGEST = "react.retrieval_digest"
 TAG_REDACTED = "react.redacted_keys"
 TAG_ERROR = "react.error"
-TAG_MODEL_ID = "react.model_id"
+TAG_LOGGED_MODEL_ID = "react.mlflow_logged_model_id"  # MLflow's LoggedModel id, not our model id
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -76,7 +76,7 @@ class ModelRef:
     model_uri: str
     name: str
     version: int
-    model_id: str
+    logged_model_id: str  # MLflow's LoggedModel id
     run_id: str
     artifact_uri: str
 
@@ -215,8 +215,8 @@ class LineageWriter:
             else:
                 name, _, version = body.partition("/")
                 mv = self.client.get_model_version(name, version)
-            if TAG_MODEL_ID in mv.tags:
-                return mv.tags[TAG_MODEL_ID]
+            if TAG_LOGGED_MODEL_ID in mv.tags:
+                return mv.tags[TAG_LOGGED_MODEL_ID]
             source_run = mv.run_id
         elif ref.startswith("runs:/"):
             source_run = ref.removeprefix("runs:/").split("/")[0]
@@ -273,13 +273,13 @@ class LineageWriter:
             self.client.create_registered_model(registered_name)
         version = self.client.create_model_version(
             registered_name, source=logged.artifact_location, run_id=run_id,
-            tags={TAG_MODEL_ID: logged.model_id}, model_id=logged.model_id)
+            tags={TAG_LOGGED_MODEL_ID: logged.model_id}, model_id=logged.model_id)
         self.client.set_logged_model_tags(logged.model_id, {mlflow_tags.MLFLOW_MODEL_VERSIONS:
             json.dumps([{"name": registered_name, "version": version.version}])})
         log.info("registered %s version %s from run %s", registered_name, version.version, run_id)
         return ModelRef(model_uri=f"models:/{registered_name}/{version.version}",
                         name=registered_name, version=int(version.version),
-                        model_id=logged.model_id, run_id=run_id,
+                        logged_model_id=logged.model_id, run_id=run_id,
                         artifact_uri=logged.artifact_location)
 
     def find_runs(self, tags: Mapping[str, str], status: str | None = None,

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def model_folder_name(model_id: str) -> str:
+    """A file-system-safe folder name for a model id (``react-mini-clip@sha256:ab12``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,26 @@ class ReactPaths:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    def shard_tar(self, shard_id: str) -> Path:
+        """The ingested copy of a corpus shard."""
+        return self.shards / f"{shard_id}.tar"
+
+    def shard_embeddings(self, model_id: str, shard_id: str) -> Path:
+        """The embedding folder of one shard under one base model."""
+        return self.embeddings / model_folder_name(model_id) / shard_id
+
+    def model_indexes(self, model_id: str) -> Path:
+        """The index folder of one base model (one file per modality)."""
+        return self.indexes / model_folder_name(model_id)
+
+    def customization(self, base_model_id: str, domain: str, variant: str) -> Path:
+        """Where a domain's customization of a base model is trained and saved."""
+        return self.checkpoints / model_folder_name(base_model_id) / domain / variant
+
+    def retrieval_grid(self, domain: str) -> Path:
+        """The picture of a domain's top retrieved pairs."""
+        return self.reports / "retrieval" / f"{domain}.png"
 
     def create(self) -> ReactPaths:
         """Make every folder; fails loudly when the root is not writable."""

@@ -1,4 +1,5 @@
-"""The DuckDB metadata store: SQL lives in ``sql/`` (one statement per file), values are bound.
+"""The DuckDB metadata store: statements come from ``react_assets.sql`` (one per file), values
+are bound.
 
 DuckDB allows one writing process per file, so connections are short-lived and opening one
 retries while another process holds the lock; Dagster additionally serializes writers with a
@@ -8,7 +9,6 @@ concurrency pool.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import random
 import time
@@ -18,25 +18,9 @@ from typing import Any
 
 import duckdb
 
+from react_assets.sql import SCHEMA, Statement
+
 log = logging.getLogger(__name__)
-
-SQL_ROOT = Path(__file__).resolve().parent.parent / "sql"
-
-
-@functools.cache
-def load_sql(name: str) -> str:
-    """Return the statement in ``sql/queries/<name>.sql`` (or ``sql/schema/<name>.sql``)."""
-    for folder in ("queries", "schema"):
-        path = SQL_ROOT / folder / f"{name}.sql"
-        if path.exists():
-            return path.read_text(encoding="utf-8")
-    raise FileNotFoundError(f"no SQL statement named {name!r} under {SQL_ROOT}")
-
-
-def schema_statements() -> list[tuple[str, str]]:
-    """All idempotent DDL files, in file-name order, as (name, statement)."""
-    files = sorted((SQL_ROOT / "schema").glob("*.sql"))
-    return [(f.stem, f.read_text(encoding="utf-8")) for f in files]
 
 
 def _is_lock_error(err: Exception) -> bool:
@@ -87,24 +71,32 @@ class Store:
     def apply_schema(self) -> None:
         """Create every table and view that does not exist yet (idempotent)."""
         with self.transaction() as conn:
-            for _, statement in schema_statements():
+            for statement in SCHEMA:
                 conn.execute(statement)
 
-    def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
-        """Run the named statement with bound parameters in its own transaction."""
+    def execute(self, statement: Statement, params: dict[str, Any] | None = None) -> None:
+        """Run one statement with bound parameters in its own transaction."""
         with self.transaction() as conn:
-            conn.execute(load_sql(name), params or {})
+            conn.execute(_checked(statement), params or {})
 
-    def fetch(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run the named query and return every row as a dict (fully read before returning)."""
+    def fetch(self, statement: Statement, params: dict[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+        """Run one query and return every row as a dict (fully read before returning)."""
         with self.connect() as conn:
-            return query_rows(conn, name, params)
+            return query_rows(conn, statement, params)
+
+
+def _checked(statement: Statement) -> Statement:
+    if not isinstance(statement, Statement):
+        raise TypeError(f"expected a statement from react_assets.sql, got {type(statement).__name__}"
+                        f" {str(statement)[:60]!r}")
+    return statement
 
 
 def query_rows(
-    conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
+    conn: duckdb.DuckDBPyConnection, statement: Statement, params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Run a named query on an open connection and read all rows as dicts."""
-    result = conn.execute(load_sql(name), params or {})
+    """Run one query on an open connection and read all rows as dicts."""
+    result = conn.execute(_checked(statement), params or {})
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]

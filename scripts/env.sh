@@ -2,11 +2,7 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REACT_HOME="${REACT_HOME:-$REPO_ROOT/var}"
 export DAGSTER_HOME="$REACT_HOME/dagster_home"
-export HF_HUB_OFFLINE=1
-export TRANSFORMERS_OFFLINE=1
-export HF_DATASETS_OFFLINE=1
-export MLFLOW_DISABLE_TELEMETRY=true
-export DO_NOT_TRACK=1
-export DAGSTER_DISABLE_TELEMETRY=true
-export TOKENIZERS_PARALLELISM=false
+set -a  # the offline, no-telemetry settings: their one list
+. "$REPO_ROOT/dagster_project/offline.env"
+set +a
 VENV="$REPO_ROOT/.venv"

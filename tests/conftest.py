@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import pytest
 
-# Offline and no telemetry, whatever the caller's environment.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
-
-import pytest  # noqa: E402
-
-from react_assets.paths import ReactPaths  # noqa: E402
-from react_assets.store import Store  # noqa: E402
+import dagster_project  # noqa: F401  (first: sets the offline environment, dagster_project/offline.env)
+from react_assets.paths import ReactPaths
+from react_assets.store import Store
 
 
 @pytest.fixture

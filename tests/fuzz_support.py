@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import resource
 import signal
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from react_assets.corpus.shards import unsafe_member_reason
 
 
 class Hang(BaseException):
@@ -51,3 +54,17 @@ def _status_kib(field: str) -> int:
 
 def _maxrss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def read_members(tar_path: Path | str, names: set[str], *, max_member_bytes: int) -> Iterator[
+    tuple[str, bytes]
+]:
+    """Yield (name, bytes) of the named members in tar order (re-reads ingested images)."""
+    with tarfile.open(tar_path, mode="r|*") as archive:
+        for member in archive:
+            if member.name in names and unsafe_member_reason(member) is None:
+                if member.size > max_member_bytes:
+                    raise ValueError(f"{tar_path}: member {member.name} grew past the size limit")
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    yield member.name, handle.read()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from react_assets.domain_retrieval import domain_retrieval_config
-from react_assets.domains import DomainSpecError, parse_domain_catalog
-from react_assets.retrieval import RetrievalConfig
+from react_assets.domains.settings import RetrievalConfig
+from react_assets.domains.spec import DomainSpecError, parse_domain_catalog
+from react_assets.retrieve.domain import domain_retrieval_config
 
 BASE = {"name": "pets", "classes": ["cat", "dog"], "templates": ["a photo of a {}."]}
 

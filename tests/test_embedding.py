@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from shard_factory import good_samples, write_shard
 
-from react_assets.corpus import shard_rows
-from react_assets.embedding import EmbeddingConfig, embed_shard, load_shard_embeddings
-from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.pairs import shard_rows
+from react_assets.embed.encode import EmbeddingConfig, embed_shard
 from react_assets.models.factory import BaseModelConfig, create_base_model
 
 CONFIG = EmbeddingConfig(batch_size=4, text_batch_size=8, workers=0, chunk_rows=8)
@@ -89,7 +90,7 @@ def test_clip_retrieval_output_is_reused_in_our_layout(tmp_path, rows):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from react_assets.clip_retrieval import import_clip_retrieval
+    from react_assets.embed.clip_retrieval import import_clip_retrieval
 
     folder = tmp_path / "clip-retrieval"
     for sub in ("img_emb", "text_emb", "metadata"):
@@ -111,3 +112,11 @@ def test_clip_retrieval_output_is_reused_in_our_layout(tmp_path, rows):
     with pytest.raises(KeyError, match="no embedding"):
         short = dataclasses.replace(rows, image_members=[*rows.image_members[:-1], "zzz.png"])
         import_clip_retrieval(folder, short, tmp_path / "bad", "clip@test")
+
+
+def load_shard_embeddings(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair_ids, image embeddings, text embeddings) of a completed shard folder."""
+    if not (folder / "meta.json").exists():
+        raise FileNotFoundError(f"{folder}: no completed embeddings (meta.json missing)")
+    return (np.load(folder / "pair_ids.npy"), np.load(folder / "img_emb.npy", mmap_mode="r"),
+            np.load(folder / "text_emb.npy", mmap_mode="r"))

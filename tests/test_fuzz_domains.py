@@ -16,7 +16,8 @@ from fuzz_support import peak_rss_growth, time_limit
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
-from react_assets.domains import (
+from react_assets.domains.settings import VARIANTS, RetrievalConfig
+from react_assets.domains.spec import (
     LAYOUTS,
     MAX_SPEC_BYTES,
     METRICS,
@@ -25,8 +26,6 @@ from react_assets.domains import (
     DomainSpecError,
     load_domain_catalog,
 )
-from react_assets.models.gated import VARIANTS
-from react_assets.retrieval import RetrievalConfig
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=150,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -21,14 +21,15 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fuzz_support import peak_rss_growth, time_limit
+from fuzz_support import peak_rss_growth, read_members, time_limit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image, features
+from react_assets.sql import select_shard_pairs
 from shard_factory import png_bytes, write_shard
 
-from react_assets.ingest import IngestConfig, IngestReport, ingest_shard
-from react_assets.shards import ShardReadStats, iter_raw_samples, read_members
+from react_assets.corpus.ingest import IngestConfig, IngestReport, ingest_shard
+from react_assets.corpus.shards import ShardReadStats, iter_raw_samples
 from react_assets.store import Store
 
 LIMITS = IngestConfig(max_image_pixels=256 * 256, max_member_bytes=64 * 1024,
@@ -179,7 +180,7 @@ def check_ingested(store: Store, shard: Path, shard_id: str, report: IngestRepor
     seen = sum(1 for _ in iter_raw_samples(shard, max_member_bytes=LIMITS.max_member_bytes, stats=stats))
     assert report.n_pairs + report.n_skipped - (1 if report.archive_error else 0) == seen
     assert (report.archive_error is None) == (stats.archive_error is None)
-    rows = store.fetch("select_shard_pairs", {"shard_id": shard_id})
+    rows = store.fetch(select_shard_pairs, {"shard_id": shard_id})
     with store.connect() as conn:
         n_skipped = conn.execute("SELECT count(*) FROM skipped_samples WHERE shard_id = $s",
                                  {"s": shard_id}).fetchone()[0]
@@ -296,7 +297,7 @@ def test_random_samples_are_each_paired_or_skipped_with_their_reason(sandbox: Pa
     with time_limit(30):
         report = ingest_shard(shard, "random", store, LIMITS)
     assert report.n_pairs + report.n_skipped == len(drawn) and report.archive_error is None
-    rows = {r["key"]: r for r in store.fetch("select_shard_pairs", {"shard_id": "random"})}
+    rows = {r["key"]: r for r in store.fetch(select_shard_pairs, {"shard_id": "random"})}
     with store.connect() as conn:
         skipped = dict(conn.execute("SELECT key, reason FROM skipped_samples WHERE shard_id = $s",
                                     {"s": "random"}).fetchall())
@@ -410,7 +411,7 @@ def test_inputs_that_used_to_raise_or_hang(sandbox: Path, store: Store, case: st
     with time_limit(20):
         report = ingest_shard(shard, "regression", store, LIMITS)
     assert (report.n_pairs, report.skipped) == (n_pairs, skipped)
-    rows = store.fetch("select_shard_pairs", {"shard_id": "regression"})
+    rows = store.fetch(select_shard_pairs, {"shard_id": "regression"})
     assert [r["source"] for r in rows] == ["regression"] * n_pairs  # unusable meta is ignored
     with time_limit(20):
         check_ingested(store, shard, "regression", report)

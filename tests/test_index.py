@@ -9,7 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from react_assets.index import (
+from react_assets.index.build import ivf_nlist
+from react_assets.index.files import (
     IndexConfig,
     ShardError,
     build_index,
@@ -19,7 +20,6 @@ from react_assets.index import (
     save_index,
     sidecar_path,
 )
-from react_assets.index_build import ivf_nlist
 
 GIB = 1 << 30
 

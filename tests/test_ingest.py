@@ -5,9 +5,10 @@ from __future__ import annotations
 import tarfile
 
 import pytest
+from react_assets.sql import count_pair_integrity, count_pairs_by_source, select_shard_pairs
 from shard_factory import add_member, good_samples, png_bytes, write_shard
 
-from react_assets.ingest import IngestConfig, ingest_shard, stable_pair_id
+from react_assets.corpus.ingest import IngestConfig, ingest_shard, stable_pair_id
 
 CONFIG = IngestConfig(max_image_pixels=512 * 512, workers=1)
 
@@ -33,12 +34,12 @@ def test_good_and_broken_samples_are_counted_per_reason(tmp_path, store):
         "caption_not_utf8": 1, "duplicate_key": 1, "empty_caption": 1, "missing_caption": 1,
         "missing_image": 1, "oversized_image": 1, "undecodable_image": 2,
     }
-    rows = store.fetch("select_shard_pairs", {"shard_id": "s"})
+    rows = store.fetch(select_shard_pairs, {"shard_id": "s"})
     assert [r["ordinal"] for r in rows] == list(range(5))
     assert rows[0]["pair_id"] == stable_pair_id("s", "000000000")
     assert rows[0]["source"] == "test" and rows[0]["caption"] == "a red square 0"
     assert len(rows[0]["image_sha256"]) == 64
-    skipped = store.fetch("count_pair_integrity")
+    skipped = store.fetch(count_pair_integrity)
     assert skipped == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
 
@@ -74,20 +75,20 @@ def test_reingesting_a_shard_replaces_its_rows(tmp_path, store):
     first = ingest_shard(shard, "r", store, CONFIG)
     second = ingest_shard(shard, "r", store, IngestConfig(workers=2, chunk_size=2))
     assert first.n_pairs == second.n_pairs == 6
-    assert store.fetch("count_pairs_by_source") == [{"source": "test", "n_pairs": 6}]
+    assert store.fetch(count_pairs_by_source) == [{"source": "test", "n_pairs": 6}]
     write_shard(shard, good_samples(4))
     ingest_shard(shard, "r", store, CONFIG)
-    assert store.fetch("count_pairs_by_source") == [{"source": "test", "n_pairs": 4}]
+    assert store.fetch(count_pairs_by_source) == [{"source": "test", "n_pairs": 4}]
 
 
 def test_parallel_validation_matches_serial(tmp_path, store):
     shard = write_shard(tmp_path / "p.tar", good_samples(30) + broken_samples())
     serial = ingest_shard(shard, "p", store, CONFIG)
-    rows_serial = store.fetch("select_shard_pairs", {"shard_id": "p"})
+    rows_serial = store.fetch(select_shard_pairs, {"shard_id": "p"})
     parallel = ingest_shard(shard, "p", store, IngestConfig(max_image_pixels=512 * 512, workers=2,
                                                             chunk_size=4))
     assert serial.skipped == parallel.skipped
-    assert store.fetch("select_shard_pairs", {"shard_id": "p"}) == rows_serial
+    assert store.fetch(select_shard_pairs, {"shard_id": "p"}) == rows_serial
 
 
 def test_missing_shard_is_a_clear_error(tmp_path, store):

@@ -19,7 +19,7 @@ from react_assets.lineage import (  # noqa: E402
     TAG_CODE_VERSION,
     TAG_DAGSTER_RUN_ID,
     TAG_ERROR,
-    TAG_MODEL_ID,
+    TAG_LOGGED_MODEL_ID,
     TAG_PARENT_MODEL,
     TAG_PARTITION,
     TAG_REDACTED,
@@ -151,11 +151,11 @@ def test_retrieval_set_is_the_runs_input_dataset(store, customization) -> None:
 def test_parent_model_is_a_model_input(store, base_model, customization) -> None:
     writer, _ = store
     run = writer.get_run(customization["run"].run_id)
-    assert customization["parent_id"] == base_model.model_id
-    assert [m.model_id for m in run.inputs.model_inputs] == [base_model.model_id]
+    assert customization["parent_id"] == base_model.logged_model_id
+    assert [m.model_id for m in run.inputs.model_inputs] == [base_model.logged_model_id]
     assert run.data.tags[TAG_PARENT_MODEL] == "models:/react-base/1"
     with writer.start_run("from-run-id") as other:
-        assert writer.log_parent_model(other, base_model.run_id) == base_model.model_id
+        assert writer.log_parent_model(other, base_model.run_id) == base_model.logged_model_id
         assert writer.log_parent_model(other, "hf-hub:timm/vit_b32") is None
     assert writer.get_run(other.run_id).data.tags[TAG_PARENT_MODEL] == "hf-hub:timm/vit_b32"
 
@@ -174,11 +174,11 @@ def test_model_is_registered_with_the_run_as_source(store, customization) -> Non
     assert (ref.model_uri, ref.version, ref.run_id) == ("models:/react-fashion/1", 1, run_id)
     version = writer.client.get_model_version("react-fashion", "1")
     assert version.run_id == run_id and version.source == ref.artifact_uri
-    assert version.tags[TAG_MODEL_ID] == ref.model_id
-    logged = writer.client.get_logged_model(ref.model_id)
+    assert version.tags[TAG_LOGGED_MODEL_ID] == ref.logged_model_id
+    logged = writer.client.get_logged_model(ref.logged_model_id)
     assert logged.source_run_id == run_id and logged.status == "READY"
     outputs = writer.get_run(run_id).outputs.model_outputs
-    assert [m.model_id for m in outputs] == [ref.model_id]
+    assert [m.model_id for m in outputs] == [ref.logged_model_id]
     local = mlflow.artifacts.download_artifacts(artifact_uri=ref.artifact_uri,
                                                 dst_path=str(root / "download"))
     assert (Path(local) / "gated.safetensors").read_bytes() == b"gated-weights"

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from react_assets.retrieval import (
+from react_assets.domains.settings import RetrievalConfig
+from react_assets.retrieve.core import (
     GENERAL_CLASS,
-    RetrievalConfig,
     retrieve_domain,
     search_queries,
 )
-from react_assets.retrieval_grid import retrieval_grid
+from react_assets.retrieve.grid import retrieval_grid
 
 D, N_CLASSES, N_TEMPLATES, N_PLANTED, FIRST_ID = 32, 4, 3, 10, 100
 

@@ -15,10 +15,17 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from react_assets.sql import (
+    SCHEMA,
+    count_pair_integrity,
+    count_pairs_by_source,
+    select_shard_ids,
+    select_shard_pairs,
+)
 from shard_factory import png_bytes
 
-from react_assets.ingest import IngestConfig, ingest_shard, stable_pair_id
-from react_assets.store import Store, schema_statements
+from react_assets.corpus.ingest import IngestConfig, ingest_shard, stable_pair_id
+from react_assets.store import Store
 
 CONFIG = IngestConfig(workers=1)
 FRAGMENTS = ["'); DROP TABLE pairs; --", "' OR '1'='1", "\"; DELETE FROM shards; --", "$shard_id",
@@ -32,7 +39,7 @@ hostile_text = st.lists(st.sampled_from(FRAGMENTS) | st.text(NO_NUL, max_size=12
                         min_size=1, max_size=6).map("".join)
 captions = hostile_text.filter(lambda c: c.strip() != "" and len(c.strip()) <= CONFIG.max_caption_chars)
 keys = hostile_text.map(lambda t: "".join(ch for ch in t if ch not in "/\\.")).filter(bool)
-TABLES = {name.removeprefix("create_") for name, _ in schema_statements()}
+TABLES = {statement.name.removeprefix("create_") for statement in SCHEMA}
 
 
 def write_pairs(path: Path, rows: list[tuple[str, str, str]]) -> None:
@@ -64,13 +71,13 @@ def test_hostile_text_round_trips_unchanged(tmp_path: Path, store: Store,
     write_pairs(shard, rows)
     report = ingest_shard(shard, shard_id, store, CONFIG)
     assert (report.n_pairs, report.skipped) == (len(rows), {})
-    stored = store.fetch("select_shard_pairs", {"shard_id": shard_id})
+    stored = store.fetch(select_shard_pairs, {"shard_id": shard_id})
     assert [(r["key"], r["caption"], r["source"]) for r in stored] == [
         (key, caption.strip(), source) for key, caption, source in rows]
     assert [r["pair_id"] for r in stored] == [stable_pair_id(shard_id, key) for key, _, _ in rows]
-    assert shard_id in [r["shard_id"] for r in store.fetch("select_shard_ids")]
+    assert shard_id in [r["shard_id"] for r in store.fetch(select_shard_ids)]
     assert TABLES <= table_names(store)
-    assert store.fetch("count_pair_integrity") == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+    assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
 
 def test_injection_payloads_are_data_and_tables_survive(tmp_path: Path, store: Store) -> None:
@@ -80,10 +87,10 @@ def test_injection_payloads_are_data_and_tables_survive(tmp_path: Path, store: S
     for _ in range(2):  # re-ingestion deletes and re-inserts through the same bound statements
         report = ingest_shard(shard, "'); DROP TABLE shards; --", store, CONFIG)
     assert report.n_pairs == len(rows) == len(FRAGMENTS) - 1  # all but the whitespace-only one
-    stored = store.fetch("select_shard_pairs", {"shard_id": "'); DROP TABLE shards; --"})
+    stored = store.fetch(select_shard_pairs, {"shard_id": "'); DROP TABLE shards; --"})
     assert [r["caption"] for r in stored] == [caption.strip() for _, caption, _ in rows]
     assert [r["source"] for r in stored] == [source for _, _, source in rows]
     assert TABLES <= table_names(store)
-    by_source = store.fetch("count_pairs_by_source")
+    by_source = store.fetch(count_pairs_by_source)
     assert sorted(r["source"] for r in by_source) == sorted(source for _, _, source in rows)
     assert {r["n_pairs"] for r in by_source} == {1}

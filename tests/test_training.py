@@ -10,13 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from react_assets.models import (
-    BaseModelConfig,
-    CustomizationConfig,
-    create_base_model,
-    customize_model,
-)
-from react_assets.training import TrainConfig, train_contrastive
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.train import TrainConfig, train_contrastive
+from react_assets.models.factory import BaseModelConfig, create_base_model
 
 COLORS = {
     "red": (220, 30, 30),
@@ -144,7 +140,7 @@ def test_recipe_schedule_and_weight_decay_groups(world) -> None:
         0.1,
         5e-4,
     )
-    from react_assets.optim import build_optimizer
+    from react_assets.customize.optim import build_optimizer
 
     optimizer = build_optimizer(model, lr=1e-3, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
     decay, no_decay = optimizer.param_groups

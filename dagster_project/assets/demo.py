@@ -7,7 +7,7 @@ from dagster_project.partitions import DUCKDB_POOL, domain_partitions, shard_par
 from dagster_project.resources import ReactHomeResource
 from react_assets.demo.config import DemoWorldConfig
 from react_assets.demo.world import build_demo_world
-from react_assets.registry import register_domains
+from react_assets.domains.registry import register_domains
 
 
 class DemoWorldAssetConfig(dg.Config):

@@ -15,13 +15,13 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import open_clip
 from safetensors.torch import save_file
+from torch import nn
 
 from react_assets.atomic import atomic_path, write_json
 
@@ -99,16 +99,20 @@ def mini_clip_model_config(config: MiniClipConfig = MiniClipConfig()) -> dict[st
 
 @functools.cache
 def register_mini_clip(config: MiniClipConfig = MiniClipConfig()) -> str:
-    """Register the mini-CLIP with open_clip (once per process); returns its architecture name."""
-    folder = Path(tempfile.mkdtemp(prefix="react-open-clip-configs-"))
-    path = folder / f"{config.arch}.json"
-    write_json(path, mini_clip_model_config(config))
-    open_clip.add_model_config(path)
-    logger.info("registered open_clip architecture %s (%s)", config.arch, path)
+    """Register the mini-CLIP with open_clip (once per process); returns its architecture name.
+
+    open_clip registers configs from JSON files and keeps what it read, so the file lives only
+    for the call and nothing is left behind.
+    """
+    with tempfile.TemporaryDirectory(prefix="react-open-clip-config-") as folder:
+        path = Path(folder) / f"{config.arch}.json"
+        write_json(path, mini_clip_model_config(config))
+        open_clip.add_model_config(path)
+    logger.info("registered open_clip architecture %s", config.arch)
     return config.arch
 
 
-def write_local_dir(model: Any, model_cfg: dict[str, Any], output_dir: Path) -> str:
+def write_local_dir(model: nn.Module, model_cfg: dict[str, Any], output_dir: Path) -> str:
     """Write ``model`` as an open_clip ``local-dir:`` folder (config, weights, tokenizer files)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -125,55 +129,3 @@ def write_local_dir(model: Any, model_cfg: dict[str, Any], output_dir: Path) -> 
     )
     return f"local-dir:{output_dir.resolve()}"
 
-
-@dataclass(frozen=True)
-class PretrainResult:
-    """What ``pretrain_mini_clip`` produced: the base-model config to load it, and the run."""
-
-    base_config: Any  # BaseModelConfig of the written local-dir model
-    train_result: Any  # training.TrainResult
-
-
-def pretrain_mini_clip(
-    images: Sequence[bytes],
-    captions: Sequence[str],
-    output_dir: Path,
-    train_config: Any,
-    *,
-    mini_config: MiniClipConfig = MiniClipConfig(),
-    init_seed: int = 0,
-    on_log: Callable[[int, float, float], None] | None = None,
-) -> PretrainResult:
-    """Locked-text (LiT) contrastive pre-training of the mini-CLIP image tower on the general split.
-
-    ``images`` are encoded PNG/JPEG bytes aligned with ``captions``. Only the image tower and the
-    temperature train; text features are computed once and cached. Writes a ``local-dir:`` model
-    folder under ``output_dir/<arch>`` and returns the ``BaseModelConfig`` that loads it.
-    """
-    from react_assets.models.factory import BaseModelConfig, create_base_model
-    from react_assets.models.gated import CustomizationConfig, customize_model
-    from react_assets.training import train_contrastive
-
-    arch = register_mini_clip(mini_config)
-    bundle = create_base_model(BaseModelConfig(arch=arch, init_seed=init_seed))
-    model = customize_model(bundle.model, CustomizationConfig(variant="locked-text"))
-    model.logit_scale.requires_grad_(True)  # LiT learns its temperature with the image tower
-    result = train_contrastive(
-        model,
-        images,
-        captions,
-        bundle.tokenizer,
-        bundle.preprocess_train,
-        train_config,
-        checkpoint_dir=output_dir / "train",
-        on_log=on_log,
-    )
-    model.eval()
-    location = write_local_dir(model, mini_clip_model_config(mini_config), output_dir / arch)
-    logger.info(
-        "mini-CLIP pre-trained: %d steps, final loss %.4f -> %s",
-        result.steps,
-        result.losses[-1] if result.losses else float("nan"),
-        location,
-    )
-    return PretrainResult(base_config=BaseModelConfig(arch=location), train_result=result)

@@ -15,14 +15,26 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from PIL import Image
+from react_assets.sql import (
+    SCHEMA,
+    Statement,
+    insert_evaluations,
+    insert_pairs,
+    insert_retrievals,
+    upsert_embedding_set,
+    upsert_index,
+    upsert_model,
+    upsert_shard,
+)
 
 from dagster_project import checks
 from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import ReactHomeResource
 from react_assets.atomic import save_npy
+from react_assets.domains.registry import register_domains
+from react_assets.embed.checks import NORM_TOLERANCE
 from react_assets.paths import ReactPaths
-from react_assets.registry import register_domains
-from react_assets.store import SQL_ROOT, Store, load_sql
+from react_assets.store import Store
 
 MODEL_ID = "react-tiny@sha256:test"
 PARTITIONS = {"corpus_embeddings": shard_partitions, "retrieved_pairs": domain_partitions,
@@ -71,7 +83,7 @@ def home(tmp_path) -> ReactPaths:
 def store(home) -> Store:
     store = Store(home.duckdb)
     store.apply_schema()
-    store.execute("upsert_model", {
+    store.execute(upsert_model, {
         "model_id": MODEL_ID, "parent_model_id": None, "kind": "base", "domain": None,
         "arch": "react-tiny", "pretrained": None, "checkpoint": None, "retrieval_digest": None,
         "config": json.dumps({"arch": "react-tiny"}), "mlflow_run_id": None,
@@ -79,21 +91,21 @@ def store(home) -> Store:
     return store
 
 
-def insert_batch(store: Store, statement: str, rows: list[dict]) -> None:
+def insert_batch(store: Store, statement: Statement, rows: list[dict]) -> None:
     with store.transaction() as conn:
         conn.register("batch", pa.Table.from_pylist(rows))
-        conn.execute(load_sql(statement))
+        conn.execute(statement)
         conn.unregister("batch")
 
 
 def add_shard(store: Store, shard_id: str, pair_ids: list[int], hashes: list[str] | None = None,
               register: bool = True) -> None:
     if register:
-        store.execute("upsert_shard", {
+        store.execute(upsert_shard, {
             "shard_id": shard_id, "path": f"/x/{shard_id}.tar", "tar_sha256": "0" * 64,
             "n_members": 3 * len(pair_ids), "n_pairs": len(pair_ids), "n_skipped": 0,
             "skipped": "{}"})
-    insert_batch(store, "insert_pairs", [{
+    insert_batch(store, insert_pairs, [{
         "pair_id": pid, "shard_id": shard_id, "ordinal": i, "key": f"{i:05d}",
         "image_member": f"{i:05d}.png", "caption": f"caption {pid}", "source": "test",
         "width": 8, "height": 8, "image_bytes": 100,
@@ -123,7 +135,7 @@ def test_corpus_integrity_fails_on_orphan_pairs(run_check, store):
 def test_corpus_integrity_fails_on_duplicate_pair_ids(run_check, home):
     # A store made before pair_id became the primary key: the schema cannot forbid duplicates.
     with Store(home.duckdb).connect() as conn:
-        ddl = (SQL_ROOT / "schema" / "create_pairs.sql").read_text(encoding="utf-8")
+        ddl = next(s for s in SCHEMA if s.name == "create_pairs")
         conn.execute(ddl.replace("BIGINT PRIMARY KEY", "BIGINT"))
     store = Store(home.duckdb)
     store.apply_schema()
@@ -147,7 +159,7 @@ def write_embeddings(home: ReactPaths, store: Store, shard_id: str, pair_ids: np
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         save_npy(folder / name, vectors.astype(np.float16))
     save_npy(folder / "pair_ids.npy", pair_ids.astype(np.int64))
-    store.execute("upsert_embedding_set", {
+    store.execute(upsert_embedding_set, {
         "shard_id": shard_id, "model_id": MODEL_ID, "folder": str(folder),
         "n_rows": len(pair_ids) if n_rows is None else n_rows, "dim": 16, "pairs_per_second": 1.0})
     return folder
@@ -163,7 +175,7 @@ def test_embeddings_pass_when_unit_norm_and_aligned(run_check, embedded):
     evaluation = run_check(checks.embeddings_unit_norm_and_aligned, "shard-0")
     assert evaluation.passed, evaluation.metadata["problems"].value
     assert evaluation.metadata["pairs_in_duckdb"].value == 4
-    assert evaluation.metadata["image_max_norm_error"].value <= checks.NORM_TOLERANCE
+    assert evaluation.metadata["image_max_norm_error"].value <= NORM_TOLERANCE
 
 
 def test_embeddings_fail_when_a_row_is_not_unit_norm(run_check, embedded):
@@ -173,7 +185,7 @@ def test_embeddings_fail_when_a_row_is_not_unit_norm(run_check, embedded):
     evaluation = run_check(checks.embeddings_unit_norm_and_aligned, "shard-0")
     assert not evaluation.passed
     assert evaluation.metadata["text_max_norm_error"].value == pytest.approx(0.05, abs=2e-3)
-    assert evaluation.metadata["image_max_norm_error"].value <= checks.NORM_TOLERANCE
+    assert evaluation.metadata["image_max_norm_error"].value <= NORM_TOLERANCE
 
 
 def test_embeddings_fail_when_a_row_is_nan(run_check, embedded):
@@ -191,7 +203,7 @@ def test_embeddings_fail_when_pair_ids_are_out_of_order(run_check, embedded):
 
 
 def test_embeddings_fail_when_the_shard_gained_pairs(run_check, store, embedded):
-    insert_batch(store, "insert_pairs", [{
+    insert_batch(store, insert_pairs, [{
         "pair_id": 14, "shard_id": "shard-0", "ordinal": 4, "key": "x", "image_member": "x.png",
         "caption": "c", "source": "test", "width": 8, "height": 8, "image_bytes": 1,
         "image_sha256": "f" * 64, "url": None, "meta": None}])
@@ -214,7 +226,7 @@ def record_index(home: ReactPaths, store: Store, modality: str, recall: float,
                  target: float = 0.95) -> None:
     path = home.indexes / f"{modality}.faiss"
     path.write_bytes(b"index")
-    store.execute("upsert_index", {
+    store.execute(upsert_index, {
         "model_id": MODEL_ID, "modality": modality, "path": str(path), "factory": "IVF4,Flat",
         "params": "{}", "recall": recall, "recall_target": target, "n_vectors": 100,
         "build_seconds": 0.1, "bytes_on_disk": 5, "memory_bytes": 5})
@@ -268,7 +280,7 @@ def domain(home, store) -> list[str]:
 def retrieve(store: Store, per_class: dict[int, list[int]]) -> None:
     """Retrieval rows per class index; -1 is the general sample."""
     names = {0: "circle", 1: "square", -1: "(general)"}
-    insert_batch(store, "insert_retrievals", [
+    insert_batch(store, insert_retrievals, [
         {"domain": "shapes", "class_index": c, "class_name": names[c], "pair_id": pid,
          "score": 0.5, "rank": rank, "mode": "text-to-image"}
         for c, pids in per_class.items() for rank, pid in enumerate(pids)])
@@ -338,7 +350,7 @@ def test_decontamination_fails_on_a_pair_missing_from_the_corpus(run_check, stor
 # zeroshot_eval: customized not worse than base ---------------------------------------------------
 
 def record_accuracy(store: Store, values: dict[str, float]) -> None:
-    insert_batch(store, "insert_evaluations", [
+    insert_batch(store, insert_evaluations, [
         {"model_id": f"{kind}-model", "model_kind": kind, "domain": "shapes",
          "dataset": "shapes-test", "task": "zeroshot_classification", "metric": "accuracy",
          "value": value, "n_samples": 2, "details": None} for kind, value in values.items()])

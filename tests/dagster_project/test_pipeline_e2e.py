@@ -6,11 +6,17 @@ import json
 
 import dagster as dg
 import pytest
+from react_assets.sql import (
+    count_domain_retrievals_by_class,
+    count_pair_integrity,
+    select_latest_domain_models,
+    select_model_lineage,
+)
 from tiny_world import TINY_RUN_CONFIG
 
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
-from react_assets.customize import RetrievalSet
+from react_assets.customize.domain import RetrievalSet
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.paths import ReactPaths
@@ -62,9 +68,9 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
     assert all(n > 0 for n in count.values()), count
     assert domains == ["digits", "emoji", "fashion"]
     assert len(custom) == 3
-    lineage = store.fetch("select_model_lineage", {"model_id": custom[0][0]})[0]
+    lineage = store.fetch(select_model_lineage, {"model_id": custom[0][0]})[0]
     assert lineage["parent_model_id"] and lineage["retrieval_digest"] and lineage["shards"]
-    assert store.fetch("count_pair_integrity") == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+    assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
 
 def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
@@ -79,7 +85,7 @@ def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
         # the demo spec's general_fraction (1.0): as many general pairs as class pairs
         assert n_class > 0 and n_general == n_class, domain
         assert n_distinct == n_class + n_general, domain
-        assert store.fetch("count_domain_retrievals_by_class", {"domain": domain})[0][
+        assert store.fetch(count_domain_retrievals_by_class, {"domain": domain})[0][
             "class_index"] >= 0
         trained_on = RetrievalSet.of_domain(store, domain).pair_ids
         assert len(trained_on) == n_distinct
@@ -90,7 +96,7 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     from dagster_project.resources import MlflowResource
 
     writer = MlflowResource(root=str(paths.root)).writer()
-    row = Store(paths.duckdb).fetch("select_latest_domain_models", {"domain": "fashion"})[0]
+    row = Store(paths.duckdb).fetch(select_latest_domain_models, {"domain": "fashion"})[0]
     run = writer.get_run(row["mlflow_run_id"])
     assert run.data.params["customization.variant"] == "gated-image"
     assert run.data.params["train.lr"] == "0.002"

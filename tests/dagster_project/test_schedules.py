@@ -7,7 +7,10 @@ import dagster as dg
 import pytest
 
 from dagster_project import schedules, sensors
+from dagster_project.assets.customization import ReactModelConfig
+from dagster_project.configs import library_config
 from dagster_project.partitions import domain_partitions
+from react_assets.customize.recipe import CustomizationRecipe
 
 SUNDAY_3AM = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
@@ -43,7 +46,9 @@ def test_domains_older_than_the_index_or_never_retrieved_are_recustomized(instan
     assert set(ops) == {"retrieved_pairs", "react_model", "zeroshot_eval"}
     # retrieval settings left to each domain's spec (else the official defaults)
     assert ops["retrieved_pairs"]["config"].get("k_per_query") is None
-    assert ops["react_model"]["config"]["lr"] == 2e-3
+    # the recipe is the library's: the launchpad fields stay empty and take its defaults
+    recipe = library_config(ReactModelConfig(**ops["react_model"]["config"]), CustomizationRecipe())
+    assert ops["react_model"]["config"].get("lr") is None and recipe == CustomizationRecipe()
     assert isinstance(evaluate(schedules.weekly_index_refresh, instance), dg.SkipReason)
 
 

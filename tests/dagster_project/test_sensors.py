@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from react_assets.sql import select_domain
 
 from dagster_project import sensors
 from dagster_project.partitions import shard_partitions
@@ -137,7 +138,7 @@ def test_a_new_spec_registers_its_domain_and_waits_for_an_index(instance, home):
     assert not result.run_requests
     assert result.skip_reason.skip_message == "registered pets"
     assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["pets"]]
-    rows = Store(home.duckdb).fetch("select_domain", {"domain": "pets"})
+    rows = Store(home.duckdb).fetch(select_domain, {"domain": "pets"})
     assert rows[0]["n_classes"] == 2
 
 
@@ -161,7 +162,7 @@ def test_a_bad_spec_is_reported_once_and_does_not_stop_a_good_one(instance, home
     assert not first.run_requests
     message = first.skip_reason.skip_message
     assert "broken.yaml: domains[0]: name 'Bad Name' must match" in message
-    assert Store(home.duckdb).fetch("select_domain", {"domain": "Bad Name"}) == []
+    assert Store(home.duckdb).fetch(select_domain, {"domain": "Bad Name"}) == []
 
     write_spec(home, "pets.yaml", GOOD_SPEC.format(name="pets"))
     second = tick(sensors.domain_specs_sensor, instance, home, first.cursor)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from react_assets.demo import DemoSourcePaths, DemoWorld, DemoWorldConfig, build_demo_world
-from react_assets.domains import load_domain_catalog
+from react_assets.domains.spec import load_domain_catalog
 
 MISSING = DemoSourcePaths().missing()
 pytestmark = pytest.mark.skipif(

@@ -13,13 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from react_assets.domains import DatasetSpec
-from react_assets.evaluation.datasets import (
+from react_assets.domains.datasets import (
     DatasetLayoutError,
     dataset_sha256s,
     iter_dataset_images,
     open_dataset,
 )
+from react_assets.domains.spec import DatasetSpec
 
 
 def image_bytes(color: tuple[int, ...], size: int = 8, mode: str = "RGB",

@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from react_assets.evaluation.leaderboard import (
+from react_assets.evaluate.leaderboard import (
     EvaluationRow,
     LeaderboardError,
     build_leaderboard,

@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from test_eval_zeroshot import ColorModel, ColorTokenizer, to_tensor
 
-from react_assets.domains import NAME_PATTERN
-from react_assets.evaluation.datasets import open_dataset
-from react_assets.evaluation.images import DatasetLayoutError
-from react_assets.evaluation.retrieval_eval import evaluate_retrieval
-from react_assets.evaluation.suite import elevater_domain, list_suite, suite_entry
+from react_assets.domains.datasets import open_dataset
+from react_assets.domains.elevater import elevater_domain, list_suite, suite_entry
+from react_assets.domains.images import DatasetLayoutError
+from react_assets.domains.spec import NAME_PATTERN
+from react_assets.evaluate.image_text import evaluate_retrieval
 
 
 def captioned_world(root):

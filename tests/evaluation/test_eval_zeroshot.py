@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from react_assets.domains import DatasetSpec
-from react_assets.evaluation.datasets import open_dataset
-from react_assets.evaluation.metrics import compute_metric
-from react_assets.evaluation.zeroshot import (
+from react_assets.domains.datasets import open_dataset
+from react_assets.domains.spec import DatasetSpec
+from react_assets.evaluate.metrics import compute_metric
+from react_assets.evaluate.zeroshot import (
     evaluate_zeroshot,
     zeroshot_classifier,
     zeroshot_logits,

@@ -1,4 +1,4 @@
-"""Gated blocks (DESIGN.md section 5): identity at init, official keys, trainables, save/load."""
+"""Gated blocks: identity at init, official keys, trainables, save/load."""
 
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from react_assets.models import (
-    BaseModelConfig,
+from react_assets.customize.gated import (
     CustomizationConfig,
     GatedResidualAttentionBlock,
-    create_base_model,
     customize_model,
     gated_blocks,
-    load_customized_model,
-    save_customization,
     trainable_state_dict,
 )
+from react_assets.customize.saved import load_customized_model, save_customization
+from react_assets.models.factory import BaseModelConfig, create_base_model
 
 TINY = BaseModelConfig(arch="react-tiny", init_seed=1)
 GATED_SUFFIXES = {

@@ -11,17 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from react_assets.models import (
-    MINI_CLIP_ARCH,
-    BaseModelConfig,
-    CustomizationConfig,
-    MiniClipConfig,
-    create_base_model,
-    customize_model,
-    minilm_folder,
-    pretrain_mini_clip,
-)
-from react_assets.training import TrainConfig
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.pretrain import pretrain_mini_clip
+from react_assets.customize.train import TrainConfig
+from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.mini_clip import MINI_CLIP_ARCH, MiniClipConfig, minilm_folder
 
 SMALL = MiniClipConfig(image_size=32, patch_size=8, width=64, layers=2, heads=2)
 COLORS = {

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from react_assets.models import BaseModelConfig, UnsafeCheckpointError, create_base_model
+from react_assets.models.factory import BaseModelConfig, UnsafeCheckpointError, create_base_model
 
 TINY = BaseModelConfig(arch="react-tiny", init_seed=3)
 

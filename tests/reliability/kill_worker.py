@@ -44,26 +44,39 @@ def hang_here(marker: str) -> None:
     raise RuntimeError("kill_worker: nobody killed me within an hour")
 
 
-def _hook_sql(module: Any, statement: str, marker: str) -> None:
-    """Make ``module.load_sql(statement)`` hang: it is asked for inside the open transaction."""
-    original = module.load_sql
+def _store(params: dict[str, Any]):
+    """The worker's store; with ``hang``, it blocks inside the open transaction that runs the
+    statement named by ``params["hang_statement"]``, so the kill lands mid-write."""
+    import contextlib
 
-    def load_sql(name: str) -> str:
-        if name == statement:
-            hang_here(marker)
-        return original(name)
+    from react_assets.store import Store
 
-    module.load_sql = load_sql
+    class _HangingConnection:
+        def __init__(self, conn: Any) -> None:
+            self._conn = conn
+
+        def execute(self, statement: Any, *args: Any) -> Any:
+            if getattr(statement, "name", None) == params["hang_statement"]:
+                hang_here(params["marker"])
+            return self._conn.execute(statement, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._conn, name)
+
+    class _HangingStore(Store):
+        @contextlib.contextmanager
+        def transaction(self):
+            with super().transaction() as conn:
+                yield _HangingConnection(conn)
+
+    return (_HangingStore if params.get("hang") else Store)(params["db"])
 
 
 def run_ingest(params: dict[str, Any]) -> dict[str, Any]:
     """Ingest one shard into a DuckDB file."""
-    from react_assets import ingest
-    from react_assets.store import Store
+    from react_assets.corpus import ingest
 
-    if params.get("hang"):
-        _hook_sql(ingest, "upsert_shard", params["marker"])
-    store = Store(params["db"])
+    store = _store(params | {"hang_statement": "upsert_shard"})
     store.apply_schema()
     report = ingest.ingest_shard(params["tar"], params["shard_id"], store,
                                  ingest.IngestConfig(workers=1))
@@ -101,8 +114,8 @@ class _HangingModel:
 
 def run_embed(params: dict[str, Any]) -> dict[str, Any]:
     """Embed one ingested shard in chunks."""
-    from react_assets.corpus import shard_rows
-    from react_assets.embedding import EmbeddingConfig, embed_shard
+    from react_assets.corpus.pairs import shard_rows
+    from react_assets.embed.encode import EmbeddingConfig, embed_shard
     from react_assets.store import Store
 
     bundle = _tiny_bundle()
@@ -133,7 +146,7 @@ def run_index(params: dict[str, Any]) -> dict[str, Any]:
     """Build an IVF index over synthetic shards and save it."""
     import faiss
 
-    from react_assets.index import IndexConfig, build_index, save_index
+    from react_assets.index.files import IndexConfig, build_index, save_index
 
     faiss.omp_set_num_threads(1)
     if params.get("hang"):
@@ -172,8 +185,8 @@ def run_train(params: dict[str, Any]) -> dict[str, Any]:
     """Train gated blocks of the tiny model; resumes from checkpoint_dir/last.pt."""
     import torch
 
-    from react_assets.models import CustomizationConfig, customize_model
-    from react_assets.training import TrainConfig, train_contrastive
+    from react_assets.customize.gated import CustomizationConfig, customize_model
+    from react_assets.customize.train import TrainConfig, train_contrastive
 
     bundle = _tiny_bundle()
     model = customize_model(bundle.model, CustomizationConfig(variant="gated-image",
@@ -197,13 +210,10 @@ def run_train(params: dict[str, Any]) -> dict[str, Any]:
 
 def run_evaluate(params: dict[str, Any]) -> dict[str, Any]:
     """Evaluate two tiny models on a registered domain and store the figures."""
-    from react_assets import evaluate
-    from react_assets.registry import registered_domain
-    from react_assets.store import Store
+    from react_assets.domains.registry import registered_domain
+    from react_assets.evaluate import domain as evaluate
 
-    if params.get("hang"):
-        _hook_sql(evaluate, "insert_evaluations", params["marker"])
-    store = Store(params["db"])
+    store = _store(params | {"hang_statement": "insert_evaluations"})
     models = [evaluate.EvaluatedModel("tiny-base", "base", _tiny_bundle(0)),
               evaluate.EvaluatedModel("tiny-other", "gated-image", _tiny_bundle(1),
                                       shares_text_tower=False)]

@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 
 import pytest
+from react_assets.sql import count_pair_integrity
 from tiny_world import TINY_RUN_CONFIG
 
-from dagster_project.dev_server import DagsterServer, DagsterServerConfig, prepare_dagster_home
-from dagster_project.ui_client import launch_asset_backfill, wait_for_backfill
+from devtools.dagster_server import DagsterServer, DagsterServerConfig, prepare_dagster_home
+from devtools.ui_client import launch_asset_backfill, wait_for_backfill
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.hashing import file_sha256
 from react_assets.store import Store
@@ -48,7 +49,7 @@ def _snapshot(react_home: Path) -> dict:
     embeddings = {p.parent.name: file_sha256(p)
                   for p in sorted((react_home / "embeddings").rglob("img_emb.npy"))}
     return {"pairs": pairs, "embedding_sets": sets, "retrievals": retrieved,
-            "embeddings": embeddings, "integrity": store.fetch("count_pair_integrity")}
+            "embeddings": embeddings, "integrity": store.fetch(count_pair_integrity)}
 
 
 @pytest.fixture(scope="module")

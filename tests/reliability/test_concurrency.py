@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from react_assets.sql import count_pair_integrity, count_pairs_by_source, select_shard_ids, select_shard_pairs
 from shard_factory import good_samples, write_shard
 
-from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
 
@@ -75,9 +76,9 @@ def test_four_processes_ingest_eight_shards_into_one_file(tmp_path, home):
               for w in range(4)])
     done = [json.loads(r.read_text()) for r in reports]
     assert {s: n for d in done for s, n in d["pairs"].items()} == sizes
-    assert {r["source"]: r["n_pairs"] for r in store.fetch("count_pairs_by_source")} == sizes
-    assert [r["shard_id"] for r in store.fetch("select_shard_ids")] == shards
-    assert store.fetch("count_pair_integrity") == CLEAN
+    assert {r["source"]: r["n_pairs"] for r in store.fetch(count_pairs_by_source)} == sizes
+    assert [r["shard_id"] for r in store.fetch(select_shard_ids)] == shards
+    assert store.fetch(count_pair_integrity) == CLEAN
     logging.getLogger(__name__).info("lock retries per writer: %s",
                                      [d["retries"] for d in done])
 
@@ -87,10 +88,10 @@ def test_two_processes_ingesting_the_same_shard_leave_one_copy(tmp_path, home):
     tar = write_shard(paths.shards / "same.tar", good_samples(40))
     _run_all([(_ingest_many, str(paths.duckdb), [(str(tar), "same")] * 3,
                str(tmp_path / f"w{w}.json")) for w in range(2)])
-    rows = store.fetch("select_shard_pairs", {"shard_id": "same"})
+    rows = store.fetch(select_shard_pairs, {"shard_id": "same"})
     assert len(rows) == 40 and [r["ordinal"] for r in rows] == list(range(40))
     assert len({r["pair_id"] for r in rows}) == 40
-    assert store.fetch("count_pair_integrity") == CLEAN
+    assert store.fetch(count_pair_integrity) == CLEAN
     with store.connect() as conn:
         n_shard_rows, n_pairs = conn.execute(
             "SELECT count(*), max(n_pairs) FROM shards WHERE shard_id = 'same'").fetchone()
@@ -133,8 +134,8 @@ def test_a_backfill_of_corpus_job_in_parallel_processes_keeps_every_row(tmp_path
                shards[2 * w: 2 * w + 2], str(reports[w])) for w in range(3)])
     outcome = {p: ok for r in reports for p, ok in json.loads(r.read_text()).items()}
     assert outcome == dict.fromkeys(shards, True)
-    assert {r["source"]: r["n_pairs"] for r in store.fetch("count_pairs_by_source")} == sizes
-    assert store.fetch("count_pair_integrity") == CLEAN
+    assert {r["source"]: r["n_pairs"] for r in store.fetch(count_pairs_by_source)} == sizes
+    assert store.fetch(count_pair_integrity) == CLEAN
     with dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 6 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}

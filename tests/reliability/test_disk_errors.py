@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from react_assets.sql import count_pair_integrity, select_shard_pairs
 from shard_factory import good_samples, write_shard
 
 import react_assets.models  # noqa: F401  (imported once here, inherited by the forked workers)
 from react_assets.atomic import save_npy, write_json
-from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
 
@@ -97,7 +98,7 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
         import numpy as np
         from pathlib import Path
         from react_assets.atomic import save_npy
-        from react_assets.ingest import IngestConfig, ingest_shard
+        from react_assets.corpus.ingest import IngestConfig, ingest_shard
         from react_assets.paths import ReactPaths
         from react_assets.store import Store
         root, npy, tar = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -127,7 +128,7 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
     assert "Read-only file system" in errors["save_npy"] and str(npy) in errors["save_npy"]
     assert errors["ingest"] is not None and str(paths.duckdb) in errors["ingest"]
     assert snapshot(paths.root) == before  # the mount never reached the real folder's files
-    assert len(store.fetch("select_shard_pairs", {"shard_id": "s"})) == 6
+    assert len(store.fetch(select_shard_pairs, {"shard_id": "s"})) == 6
 
 
 @pytest.mark.slow
@@ -165,7 +166,7 @@ def test_disk_full_while_ingesting_keeps_the_previous_rows(tmp_path):
     store.apply_schema()
     ingest_shard(write_shard(tmp_path / "v1.tar", good_samples(5)), "s", store,
                  IngestConfig(workers=1))
-    before = store.fetch("select_shard_pairs", {"shard_id": "s"})
+    before = store.fetch(select_shard_pairs, {"shard_id": "s"})
     samples = good_samples(200, source="v2")
     for sample in samples:  # ~300 kB of captions: the WAL outgrows a 64 kB limit
         sample["caption"] += " " + "long alt text " * 100
@@ -173,9 +174,9 @@ def test_disk_full_while_ingesting_keeps_the_previous_rows(tmp_path):
     params = {"db": str(paths.duckdb), "tar": str(tar), "shard_id": "s"}
     message = run_with_file_size_limit("ingest", params, 64 * 1024, tmp_path)
     assert "File too large" in message and str(paths.duckdb) in message
-    assert store.fetch("select_shard_pairs", {"shard_id": "s"}) == before
-    assert store.fetch("count_pair_integrity") == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+    assert store.fetch(select_shard_pairs, {"shard_id": "s"}) == before
+    assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
     ingest_shard(tar, "s", store, IngestConfig(workers=1))
-    after = store.fetch("select_shard_pairs", {"shard_id": "s"})
+    after = store.fetch(select_shard_pairs, {"shard_id": "s"})
     assert len(after) == 200 and {r["source"] for r in after} == {"v2"}

@@ -17,16 +17,18 @@ import faiss
 import numpy as np
 import pytest
 import torch
+from react_assets.sql import count_pair_integrity, select_shard_pairs
 from shard_factory import good_samples, write_shard
 
+import react_assets.customize.train  # noqa: F401
+
 # Imported here so that the forked workers inherit them instead of importing open_clip each.
-import react_assets.evaluate  # noqa: F401
+import react_assets.evaluate.domain  # noqa: F401
 import react_assets.models  # noqa: F401
-import react_assets.training  # noqa: F401
-from react_assets.index import load_index
-from react_assets.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.ingest import IngestConfig, ingest_shard
+from react_assets.domains.registry import register_domains
+from react_assets.index.files import load_index
 from react_assets.paths import ReactPaths
-from react_assets.registry import register_domains
 from react_assets.store import Store
 
 from . import kill_worker as kw
@@ -84,10 +86,10 @@ def test_killed_ingestion_keeps_the_old_rows_and_a_rerun_matches(tmp_path):
     rerun = run_script("ingest", params, tmp_path / "ingest.json")
     assert rerun.wait(120) == 0
     ingest_shard(new_tar, "s", whole, IngestConfig(workers=1))
-    resumed_pairs = killed.fetch("select_shard_pairs", {"shard_id": "s"})
+    resumed_pairs = killed.fetch(select_shard_pairs, {"shard_id": "s"})
     assert len(resumed_pairs) == 30 and {p["source"] for p in resumed_pairs} == {"new"}
-    assert resumed_pairs == whole.fetch("select_shard_pairs", {"shard_id": "s"})
-    assert killed.fetch("count_pair_integrity") == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
+    assert resumed_pairs == whole.fetch(select_shard_pairs, {"shard_id": "s"})
+    assert killed.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
     assert json.loads(Path(params["result"]).read_text()) == {"n_pairs": 30}
 
 

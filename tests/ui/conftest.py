@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from shard_factory import good_samples, write_shard
 
-from dagster_project.dev_server import DagsterServer, DagsterServerConfig, prepare_dagster_home
-from dagster_project.ui_client import graphql
+from devtools.dagster_server import DagsterServer, DagsterServerConfig, prepare_dagster_home
+from devtools.ui_client import graphql
 
 log = logging.getLogger(__name__)
 

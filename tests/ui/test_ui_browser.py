@@ -12,9 +12,10 @@ import re
 import time
 
 import pytest
+from react_assets.sql import select_shard_pairs
 
-from dagster_project.dev_server import DagsterServer
-from dagster_project.ui_client import graphql
+from devtools.dagster_server import DagsterServer
+from devtools.ui_client import graphql
 from react_assets.store import Store
 
 from .conftest import UiWorld
@@ -121,7 +122,7 @@ def test_asset_graph_and_shard_materialization_from_the_ui(
     assert materialization.partition == ui_world.shard_id
     assert materialization.metadata["pairs"].value == ui_world.n_pairs
     assert materialization.metadata["skipped"].value == 0
-    rows = Store(ui_world.react_home / "react.duckdb").fetch(
-        "select_shard_pairs", {"shard_id": ui_world.shard_id})
+    rows = Store(ui_world.react_home / "react.duckdb").fetch(select_shard_pairs,
+                                                            {"shard_id": ui_world.shard_id})
     assert len(rows) == ui_world.n_pairs
     assert {r["source"] for r in rows} == {"ui-test"}

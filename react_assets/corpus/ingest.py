@@ -1,0 +1,298 @@
+"""Corpus ingestion: validate every sample of a shard and record the good pairs in DuckDB.
+
+Bad samples never stop a shard: each is skipped with a reason (counted per reason and recorded in
+``skipped_samples``). Re-ingesting a shard replaces its rows in one transaction, so it never
+duplicates them and a failure leaves the previous rows in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+import warnings
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+from tqdm import tqdm
+
+from react_assets.corpus.shards import IMAGE_EXTENSIONS, RawSample, ShardReadStats, iter_raw_samples
+from react_assets.hashing import file_sha256
+from react_assets.sql import (
+    delete_shard_pairs,
+    delete_shard_skipped,
+    insert_pairs,
+    insert_skipped_samples,
+    upsert_shard,
+)
+from react_assets.store import Store
+
+log = logging.getLogger(__name__)
+
+SHARD_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")  # what .jpg/.jpeg/.png/.webp members may hold
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Limits that decide which samples are accepted."""
+
+    max_image_pixels: int = 4096 * 4096
+    max_member_bytes: int = 32 * 1024 * 1024
+    max_caption_chars: int = 4000
+    workers: int = 2
+    chunk_size: int = 64
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """One validated image-text pair."""
+
+    key: str
+    image_member: str
+    caption: str
+    source: str
+    width: int
+    height: int
+    image_bytes: int
+    image_sha256: str
+    meta: dict[str, Any] | None
+
+
+@dataclass
+class IngestReport:
+    """What ingesting one shard did."""
+
+    shard_id: str
+    n_members: int
+    n_pairs: int
+    skipped: dict[str, int]
+    seconds: float
+    archive_error: str | None = None
+    sources: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.n_pairs / self.seconds if self.seconds > 0 else 0.0
+
+
+def stable_pair_id(shard_id: str, key: str) -> int:
+    """A 63-bit id that depends only on the shard id and the sample key."""
+    digest = hashlib.sha256(f"{shard_id}/{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def validate_sample(
+    raw: RawSample, default_source: str, config: IngestConfig
+) -> PairRecord | tuple[str, str]:
+    """Return the validated pair, or (reason, detail) explaining why the sample is skipped."""
+    if raw.problems:
+        return raw.problems[0]
+    images = [ext for ext in IMAGE_EXTENSIONS if ext in raw.members]
+    if not images:
+        return "missing_image", f"{raw.key}: no .jpg/.jpeg/.png/.webp member"
+    if "txt" not in raw.members:
+        return "missing_caption", f"{raw.key}: no .txt member"
+    try:
+        caption = raw.members["txt"].decode("utf-8").strip()
+    except UnicodeDecodeError as err:
+        return "caption_not_utf8", f"{raw.key}.txt: {err}"
+    if not caption:
+        return "empty_caption", f"{raw.key}.txt is empty"
+    if len(caption) > config.max_caption_chars:
+        return "caption_too_long", f"{raw.key}.txt has {len(caption)} > {config.max_caption_chars} chars"
+    data = raw.members[images[0]]
+    checked = _check_image(data, config.max_image_pixels)
+    if isinstance(checked, tuple) and isinstance(checked[0], str):
+        return checked  # type: ignore[return-value]
+    width, height = checked
+    meta = _parse_meta(raw.members.get("json"))
+    source = str(meta.get("source")) if meta and meta.get("source") else default_source
+    return PairRecord(
+        key=raw.key,
+        image_member=raw.member_names[images[0]],
+        caption=caption,
+        source=source,
+        width=width,
+        height=height,
+        image_bytes=len(data),
+        image_sha256=hashlib.sha256(data).hexdigest(),
+        meta=meta,
+    )
+
+
+def _check_image(data: bytes, max_pixels: int) -> tuple[int, int] | tuple[str, str]:
+    """Decode the image fully (size checked before decoding); (w, h) or (reason, detail)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Only the layout's formats: Pillow sniffs content, and a .png holding a DDS, SPIDER
+            # or EPS file would reach decoders that raise NotImplementedError/AttributeError.
+            with Image.open(io.BytesIO(data), formats=SHARD_IMAGE_FORMATS) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    return "oversized_image", f"{width}x{height} exceeds {max_pixels} pixels"
+                img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        return "oversized_image", str(err)
+    except (OSError, SyntaxError, ValueError) as err:  # Pillow's errors for bad image bytes
+        return "undecodable_image", f"{type(err).__name__}: {err}"
+    if width == 0 or height == 0:
+        return "undecodable_image", "image has zero size"
+    return width, height
+
+
+def _parse_meta(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        meta = json.loads(data.decode("utf-8"))
+        # JSON escapes can smuggle lone surrogates ("\\ud800") that no UTF-8 column can store.
+        json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):  # ValueError: also ints > 4300 digits
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _validate_keyed(job: tuple[RawSample, str, IngestConfig]) -> tuple[str, Any]:
+    return job[0].key, validate_sample(*job)
+
+
+def iter_validated(
+    tar_path: Path, default_source: str, config: IngestConfig, stats: ShardReadStats
+) -> Iterator[tuple[str, PairRecord | tuple[str, str]]]:
+    """Yield (key, result) per sample in tar order, decoding images on a pool of threads.
+
+    Pillow's decoders and hashlib release the GIL, so threads decode in parallel without the
+    start-up and pickling cost of processes; at most ``workers * chunk_size`` samples are in
+    flight, so memory stays bounded whatever the shard size.
+    """
+    jobs = ((raw, default_source, config) for raw in
+            iter_raw_samples(tar_path, max_member_bytes=config.max_member_bytes, stats=stats))
+    if config.workers <= 1:
+        yield from map(_validate_keyed, jobs)
+        return
+    window: deque[Future[tuple[str, Any]]] = deque()
+    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="ingest") as pool:
+        for job in jobs:
+            window.append(pool.submit(_validate_keyed, job))
+            if len(window) >= config.workers * config.chunk_size:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def ingest_shard(
+    tar_path: Path | str, shard_id: str, store: Store, config: IngestConfig
+) -> IngestReport:
+    """Validate every sample of ``tar_path`` and replace the shard's rows in DuckDB atomically."""
+    tar_path = Path(tar_path)
+    if not tar_path.is_file():
+        raise FileNotFoundError(f"shard {shard_id}: {tar_path} does not exist")
+    started = time.perf_counter()
+    stats = ShardReadStats()
+    urls = _parquet_urls(tar_path)
+    pairs: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    seen: set[str] = set()
+    results = iter_validated(tar_path, tar_path.stem, config, stats)
+    for key, result in tqdm(results, desc=f"ingest {shard_id}", unit="sample", leave=False):
+        if key in seen:
+            result = ("duplicate_key", f"{key} appears more than once in the shard")
+        seen.add(key)
+        if isinstance(result, PairRecord):
+            pairs.append(_pair_row(result, shard_id, len(pairs), urls.get(key)))
+        else:
+            skipped.append({"shard_id": shard_id, "key": _utf8(key), "reason": result[0],
+                            "detail": _utf8(result[1][:500])})
+    counts = Counter(s["reason"] for s in skipped)
+    if stats.archive_error:
+        counts["truncated_archive"] += 1
+        skipped.append({"shard_id": shard_id, "key": "", "reason": "truncated_archive",
+                        "detail": stats.archive_error[:500]})
+    report = IngestReport(
+        shard_id=shard_id, n_members=stats.n_members, n_pairs=len(pairs),
+        skipped=dict(sorted(counts.items())), seconds=time.perf_counter() - started,
+        archive_error=stats.archive_error,
+        sources=dict(sorted(Counter(p["source"] for p in pairs).items())),
+    )
+    _write_shard(store, tar_path, shard_id, pairs, skipped, report)
+    log.info("shard %s: %d pairs, %d skipped %s", shard_id, report.n_pairs, report.n_skipped,
+             report.skipped)
+    return report
+
+
+def _utf8(text: str) -> str:
+    """``text`` with lone surrogates (undecodable tar names) escaped, so DuckDB can store it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _pair_row(record: PairRecord, shard_id: str, ordinal: int, url: str | None) -> dict[str, Any]:
+    return {
+        "pair_id": stable_pair_id(shard_id, record.key), "shard_id": shard_id, "ordinal": ordinal,
+        "key": record.key, "image_member": record.image_member, "caption": record.caption,
+        "source": record.source, "width": record.width, "height": record.height,
+        "image_bytes": record.image_bytes, "image_sha256": record.image_sha256, "url": url,
+        "meta": json.dumps(record.meta, ensure_ascii=False) if record.meta is not None else None,
+    }
+
+
+PAIR_SCHEMA = pa.schema([
+    ("pair_id", pa.int64()), ("shard_id", pa.string()), ("ordinal", pa.int32()),
+    ("key", pa.string()), ("image_member", pa.string()), ("caption", pa.string()),
+    ("source", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+    ("image_bytes", pa.int32()), ("image_sha256", pa.string()), ("url", pa.string()),
+    ("meta", pa.string()),
+])
+SKIPPED_SCHEMA = pa.schema([("shard_id", pa.string()), ("key", pa.string()),
+                            ("reason", pa.string()), ("detail", pa.string())])
+
+
+def _write_shard(
+    store: Store, tar_path: Path, shard_id: str, pairs: list[dict[str, Any]],
+    skipped: list[dict[str, str]], report: IngestReport,
+) -> None:
+    with store.transaction() as conn:
+        conn.execute(delete_shard_pairs, {"shard_id": shard_id})
+        conn.execute(delete_shard_skipped, {"shard_id": shard_id})
+        for statement, rows, schema in ((insert_pairs, pairs, PAIR_SCHEMA),
+                                        (insert_skipped_samples, skipped, SKIPPED_SCHEMA)):
+            if rows:
+                conn.register("batch", pa.Table.from_pylist(rows, schema=schema))
+                conn.execute(statement)
+                conn.unregister("batch")
+        conn.execute(upsert_shard, {
+            "shard_id": shard_id, "path": str(tar_path.resolve()),
+            "tar_sha256": file_sha256(tar_path), "n_members": report.n_members,
+            "n_pairs": report.n_pairs, "n_skipped": report.n_skipped,
+            "skipped": json.dumps(report.skipped),
+        })
+
+
+def _parquet_urls(tar_path: Path) -> dict[str, str]:
+    """Read the optional img2dataset parquet beside the tar for each key's source URL."""
+    parquet = tar_path.with_suffix(".parquet")
+    if not parquet.exists():
+        return {}
+    try:
+        table = pq.read_table(parquet)
+    except (OSError, pa.ArrowInvalid) as err:
+        log.warning("%s: unreadable parquet ignored: %s", parquet, err)
+        return {}
+    if "key" not in table.column_names or "url" not in table.column_names:
+        return {}
+    return {str(k): str(u) for k, u in zip(table.column("key").to_pylist(),
+                                            table.column("url").to_pylist(), strict=True)
+            if k is not None and u is not None}

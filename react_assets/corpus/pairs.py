@@ -1,0 +1,80 @@
+"""Access to the ingested corpus: a shard's rows in embedding order and images by pair id."""
+
+from __future__ import annotations
+
+import tarfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from react_assets.sql import select_pairs_by_ids, select_shard_pairs
+from react_assets.store import Store
+
+
+@dataclass(frozen=True)
+class ShardRows:
+    """The pairs of one shard in row order: ids, image member names and captions."""
+
+    shard_id: str
+    tar_path: Path
+    pair_ids: np.ndarray  # (N,) int64
+    image_members: Sequence[str]
+    captions: Sequence[str]
+
+
+def member_offsets(tar_path: Path, names: Sequence[str]) -> list[tuple[int, int]]:
+    """(data offset, size) of each named member of an uncompressed tar, in the order given."""
+    wanted = set(names)
+    found: dict[str, tuple[int, int]] = {}
+    with tarfile.open(tar_path, mode="r:") as archive:
+        for member in archive:
+            if member.name in wanted and member.isfile():
+                found[member.name] = (member.offset_data, member.size)
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"{tar_path}: {len(missing)} ingested members are gone, e.g. {missing[:3]};"
+                         " re-ingest the shard")
+    return [found[n] for n in names]
+
+
+def shard_rows(store: Store, shard_id: str, tar_path: Path) -> ShardRows:
+    """The ingested pairs of one shard in row (ordinal) order."""
+    rows = store.fetch(select_shard_pairs, {"shard_id": shard_id})
+    if not rows:
+        raise ValueError(f"shard {shard_id} has no ingested pairs: materialize corpus_shards first")
+    return ShardRows(
+        shard_id=shard_id,
+        tar_path=tar_path,
+        pair_ids=np.array([r["pair_id"] for r in rows], dtype=np.int64),
+        image_members=[r["image_member"] for r in rows],
+        captions=[r["caption"] for r in rows],
+    )
+
+
+def read_pairs(store: Store, pair_ids: Sequence[int]) -> tuple[list[int], list[bytes], list[str]]:
+    """(pair ids, encoded image bytes, captions) for the given ids, read from their tars.
+
+    Returned in corpus order; ids not in the store raise, naming a few of them.
+    """
+    rows = store.fetch(select_pairs_by_ids, {"pair_ids": [int(i) for i in pair_ids]})
+    missing = set(map(int, pair_ids)) - {r["pair_id"] for r in rows}
+    if missing:
+        raise KeyError(f"{len(missing)} pair ids are not in the corpus, e.g. {sorted(missing)[:3]}")
+    by_tar: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_tar[row["tar_path"]].append(row)
+    ids: list[int] = []
+    images: list[bytes] = []
+    captions: list[str] = []
+    for tar_path, tar_rows in by_tar.items():
+        offsets = member_offsets(Path(tar_path), [r["image_member"] for r in tar_rows])
+        with open(tar_path, "rb") as handle:
+            for row, (offset, size) in zip(tar_rows, offsets, strict=True):
+                handle.seek(offset)
+                images.append(handle.read(size))
+                ids.append(row["pair_id"])
+                captions.append(row["caption"])
+    return ids, images, captions

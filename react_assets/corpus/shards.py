@@ -1,0 +1,161 @@
+"""Reading webdataset tar shards in the img2dataset layout, safely and in one streaming pass.
+
+A sample is the group of members that share a key: ``{key}.jpg|.jpeg|.png|.webp`` (the image),
+``{key}.txt`` (the caption) and optionally ``{key}.json``. Members are read from the stream, never
+extracted to disk; a member whose path could escape the shard's folder, or that is not a regular
+file, is reported instead of read.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+KNOWN_EXTENSIONS = (*IMAGE_EXTENSIONS, "txt", "json")
+
+
+@dataclass
+class RawSample:
+    """The members of one key as read from the tar, plus problems found while reading them."""
+
+    key: str
+    members: dict[str, bytes] = field(default_factory=dict)
+    member_names: dict[str, str] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ShardReadStats:
+    """What the streaming pass saw besides samples."""
+
+    n_members: int = 0
+    archive_error: str | None = None
+
+
+def split_member_name(name: str) -> tuple[str, str] | None:
+    """Split ``dir/000123.jpg`` into (``dir/000123``, ``jpg``); None when it has no extension."""
+    base = posixpath.basename(name)
+    if "." not in base:
+        return None
+    stem, ext = base.split(".", 1)
+    return posixpath.join(posixpath.dirname(name), stem), ext.lower()
+
+
+def unsafe_member_reason(member: tarfile.TarInfo) -> str | None:
+    """Why a member must not be read (escaping path, link, device), or None if it is safe."""
+    name = member.name
+    if name.startswith("/") or "\\" in name or ".." in name.split("/") or "\x00" in name:
+        return f"member path {name!r} escapes the shard folder"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"member path {name!r} is not valid UTF-8"
+    if not member.isfile():
+        return f"member {name!r} is not a regular file (type {member.type!r})"
+    return None
+
+
+def iter_raw_samples(
+    tar_path: Path | str, *, max_member_bytes: int, stats: ShardReadStats | None = None
+) -> Iterator[RawSample]:
+    """Yield samples in tar order, one per key, bounded in memory by ``max_member_bytes``.
+
+    Members of one key are expected to be adjacent (as webdataset writers make them); a key seen
+    again later is yielded again and flagged ``duplicate_key`` by validation. A truncated or
+    corrupt archive ends the stream after the last complete sample and is noted in ``stats``.
+    """
+    stats = stats if stats is not None else ShardReadStats()
+    current: RawSample | None = None
+    try:
+        with open(tar_path, "rb") as raw, tarfile.open(
+            fileobj=_EndOfFileGuard(raw), mode="r|*"
+        ) as archive:
+            for member in archive:
+                stats.n_members += 1
+                parts = split_member_name(member.name)
+                key = parts[0] if parts else member.name
+                if current is None or current.key != key:
+                    if current is not None:
+                        yield current
+                    current = RawSample(key=key)
+                _read_member(archive, member, parts, current, max_member_bytes)
+            _check_end_of_archive(tar_path, archive.offset)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+        stats.archive_error = f"{type(err).__name__}: {err}"
+        # The sample being read when the archive broke may be incomplete: drop it.
+        current = None
+    if current is not None:
+        yield current
+
+
+class _EndOfFileGuard:
+    """A file reader that raises EOFError when read again after it reported the end of the file.
+
+    tarfile's stream mode skips a member by reading ``size`` bytes in 10 KiB blocks and does not
+    stop at the end of the file, so a header declaring a huge size (up to 2**88 in base-256)
+    would spin for hours on empty reads; a second read past the end is always a truncated tar.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._at_end = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self._at_end:
+            raise EOFError("read past the end of the file: a member's declared size overruns it")
+        data = self._handle.read(size)
+        self._at_end = not data and size != 0
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _read_member(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    parts: tuple[str, str] | None,
+    sample: RawSample,
+    max_member_bytes: int,
+) -> None:
+    reason = unsafe_member_reason(member)
+    if reason:
+        sample.problems.append(("unsafe_member_path", reason))
+        return
+    if parts is None or parts[1] not in KNOWN_EXTENSIONS:
+        return  # unknown members (e.g. .parquet rows, extra files) are ignored, as webdataset does
+    ext = parts[1]
+    if member.size > max_member_bytes:
+        sample.problems.append(
+            ("oversized_member", f"{member.name} is {member.size} bytes > {max_member_bytes}")
+        )
+        return
+    if ext in sample.members:
+        sample.problems.append(("duplicate_member", f"{member.name} appears twice"))
+        return
+    handle = archive.extractfile(member)
+    if handle is None:
+        sample.problems.append(("unreadable_member", f"{member.name} has no data"))
+        return
+    data = handle.read()
+    if len(data) != member.size:
+        raise EOFError(f"{member.name} is truncated ({len(data)} of {member.size} bytes)")
+    sample.members[ext] = data
+    sample.member_names[ext] = member.name
+
+
+def _check_end_of_archive(tar_path: Path | str, offset: int) -> None:
+    """An uncompressed tar ends with zero blocks after its last member; a cut one does not."""
+    with open(tar_path, "rb") as handle:
+        magic = handle.read(3)
+        if magic[:2] == b"\x1f\x8b" or magic == b"BZh" or magic[:3] == b"\xfd7z":
+            return  # compressed: truncation shows up as a short read or a decompression error
+        handle.seek(offset)
+        tail = handle.read(1024)
+    if len(tail) < 1024 or tail.strip(b"\x00"):
+        raise EOFError(f"no end-of-archive marker after offset {offset}: the tar is truncated")

@@ -1,0 +1,170 @@
+"""Customization of the base model for one domain: train on its retrieved pairs, record lineage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from react_assets.corpus.pairs import read_pairs
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.recipe import CustomizationRecipe
+from react_assets.customize.saved import save_customization
+from react_assets.customize.train import TrainConfig, TrainResult, train_contrastive
+from react_assets.domains.registry import registered_domain
+from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
+from react_assets.models.base import BaseModelRecord, current_base
+from react_assets.models.factory import create_base_model
+from react_assets.paths import ReactPaths
+from react_assets.retrieve.domain import retrieval_digest
+from react_assets.sql import select_domain_retrievals, upsert_model
+from react_assets.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrievalSet:
+    """The training data of a domain: the pair ids retrieved for it and their digest."""
+
+    domain: str
+    pair_ids: tuple[int, ...]
+    digest: str
+    query: str
+
+    @classmethod
+    def of_domain(cls, store: Store, domain: str) -> RetrievalSet:
+        rows = store.fetch(select_domain_retrievals, {"domain": domain})
+        if not rows:
+            raise ValueError(f"domain {domain!r} has no retrieved pairs: materialize "
+                             "retrieved_pairs for it first")
+        ids = tuple(sorted({int(r["pair_id"]) for r in rows}))
+        return cls(domain, ids, retrieval_digest(ids), select_domain_retrievals)
+
+
+@dataclass
+class CustomizedModel:
+    """A trained customization: where it is saved and how it was made."""
+
+    model_id: str
+    base_model_id: str
+    domain: str
+    variant: str
+    folder: Path
+    train: TrainResult
+    retrieval: RetrievalSet
+
+
+def customize_domain(
+    store: Store,
+    base: BaseModelRecord,
+    domain: str,
+    customization: CustomizationConfig,
+    train_config: TrainConfig,
+    out_dir: Path,
+    on_log: Callable[[int, float, float], None] | None = None,
+) -> CustomizedModel:
+    """Train ``customization`` of the base model on the domain's retrieved pairs and save it.
+
+    A killed run resumes from ``out_dir/train`` (the training checkpoints); only the trainable
+    tensors and the config that rebuilds the whole model are saved, under ``out_dir/model``.
+    """
+    retrieval = RetrievalSet.of_domain(store, domain)
+    _, images, captions = read_pairs(store, retrieval.pair_ids)
+    bundle = create_base_model(base.config)
+    model = customize_model(bundle.model, customization)
+    log.info("customizing %s (%s) on %d retrieved pairs", domain, customization.variant,
+             len(images))
+    result = train_contrastive(model, images, captions, bundle.tokenizer, bundle.preprocess_train,
+                               train_config, checkpoint_dir=out_dir / "train", on_log=on_log)
+    folder = out_dir / "model"
+    model_id = save_customization(model, customization, base.config, folder,
+                                  name=f"react-{domain}-{customization.variant}")
+    return CustomizedModel(model_id, base.model_id, domain, customization.variant, folder, result,
+                           retrieval)
+
+
+def record_customization(
+    store: Store,
+    writer: LineageWriter,
+    run: RunHandle,
+    base: BaseModelRecord,
+    made: CustomizedModel,
+    config: dict,
+    dagster_run_id: str,
+) -> ModelRef:
+    """Log the customization to its MLflow run and point DuckDB's models table at it."""
+    writer.log_retrieval_input(run, name=f"retrieved_pairs/{made.domain}",
+                               digest=made.retrieval.digest, num_rows=len(made.retrieval.pair_ids),
+                               source_query=made.retrieval.query)
+    writer.log_parent_model(run, base.mlflow_model_uri or base.mlflow_run_id or base.model_id)
+    steps = list(range(1, len(made.train.losses) + 1))
+    writer.log_curve(run, "train_loss", made.train.losses, steps)
+    writer.log_curve(run, "learning_rate", made.train.lrs, steps)
+    writer.log_metrics(run, {f"gate.{k}": v for k, v in made.train.gate_values.items()})
+    suffix = "" if made.variant == "gated-image" else f"-{made.variant}"
+    ref = writer.log_model(run, made.folder, f"react-{made.domain}{suffix}")
+    store.execute(upsert_model, {
+        "model_id": made.model_id, "parent_model_id": base.model_id, "kind": made.variant,
+        "domain": made.domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
+        "checkpoint": str(made.folder), "retrieval_digest": made.retrieval.digest,
+        "config": json.dumps(config, default=str), "mlflow_run_id": run.run_id,
+        "mlflow_model_uri": ref.model_uri, "dagster_run_id": dagster_run_id,
+    })
+    return ref
+
+
+def config_params(customization: CustomizationConfig, train: TrainConfig) -> dict:
+    """The full configuration of a customization, as nested params for MLflow."""
+    return {"customization": dataclasses.asdict(customization),
+            "train": dataclasses.asdict(train)}
+
+
+@dataclass(frozen=True)
+class RecordedCustomization:
+    """A customization trained, saved, logged to its MLflow run and registered."""
+
+    made: CustomizedModel
+    mlflow_run_id: str
+    ref: ModelRef
+
+
+def customize_registered_domain(
+    store: Store,
+    paths: ReactPaths,
+    writer: LineageWriter,
+    domain: str,
+    recipe: CustomizationRecipe | None = None,
+    variants: list[str] | None = None,
+    *,
+    dagster_run_id: str,
+    code_version: str,
+    on_log: Callable[[str, int, float, float], None] | None = None,
+) -> list[RecordedCustomization]:
+    """Train every requested variant of the domain on its retrieved pairs, one MLflow run each.
+
+    ``variants`` left empty: the domain spec's ``variants``, else gated-image alone.
+    ``on_log(variant, step, loss, lr)`` reports training progress.
+    """
+    recipe = recipe or CustomizationRecipe()
+    base = current_base(store)
+    spec = registered_domain(store, domain).spec
+    recorded = []
+    for variant in variants or spec.variants or ["gated-image"]:
+        customization, train = recipe.customization(variant), recipe.train(variant)
+        params = config_params(customization, train)
+        tags = pipeline_tags(dagster_run_id=dagster_run_id, partition=domain,
+                             code_version=code_version)
+        with writer.start_run(f"react_model/{domain}/{variant}", params=params, tags=tags) as run:
+            made = customize_domain(
+                store, base, domain, customization, train,
+                paths.customization(base.model_id, domain, variant),
+                on_log=None if on_log is None else (
+                    lambda step, loss, lr, variant=variant: on_log(variant, step, loss, lr)),
+            )
+            ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
+        recorded.append(RecordedCustomization(made, run.run_id, ref))
+    return recorded

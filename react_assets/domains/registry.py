@@ -1,0 +1,50 @@
+"""Domain registration: a spec file's domains recorded in DuckDB, and looked up by name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from react_assets.domains.spec import DatasetSpec, DomainCatalog, DomainSpec, load_domain_catalog
+from react_assets.sql import select_domain, upsert_domain
+from react_assets.store import Store
+
+
+@dataclass(frozen=True)
+class RegisteredDomain:
+    """A domain and the catalog (spec file) it was registered from."""
+
+    spec: DomainSpec
+    catalog: DomainCatalog
+    spec_path: Path
+
+    @property
+    def evaluation_datasets(self) -> tuple[DatasetSpec, ...]:
+        """Every dataset the domain is evaluated on: its own, then the general sets. No image of
+        these may be trained on."""
+        return (*self.spec.datasets, *self.catalog.general_datasets)
+
+
+def register_domains(store: Store, spec_path: Path | str) -> list[str]:
+    """Validate a spec file and record each of its domains; returns their names."""
+    spec_path = Path(spec_path).resolve()
+    catalog = load_domain_catalog(spec_path)
+    with store.transaction() as conn:
+        for domain in catalog.domains:
+            conn.execute(upsert_domain, {
+                "domain": domain.name, "spec_path": str(spec_path),
+                "n_classes": len(domain.classes), "n_templates": len(domain.templates),
+                "classes": json.dumps(list(domain.classes), ensure_ascii=False),
+            })
+    return [domain.name for domain in catalog.domains]
+
+
+def registered_domain(store: Store, name: str) -> RegisteredDomain:
+    """The spec of a registered domain, re-read from its spec file."""
+    rows = store.fetch(select_domain, {"domain": name})
+    if not rows:
+        raise LookupError(f"domain {name!r} is not registered: register its spec file first")
+    spec_path = Path(rows[0]["spec_path"])
+    catalog = load_domain_catalog(spec_path)
+    return RegisteredDomain(catalog.get(name), catalog, spec_path)

@@ -1,0 +1,40 @@
+"""The embedding stage for one corpus shard: encode it with the current base model (or import
+clip-retrieval's output for it) and record the embedding set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from react_assets.corpus.pairs import shard_rows
+from react_assets.embed.clip_retrieval import import_clip_retrieval
+from react_assets.embed.encode import EmbeddingConfig, EmbeddingResult, embed_shard
+from react_assets.models.base import load_base_bundle
+from react_assets.paths import ReactPaths
+from react_assets.sql import upsert_embedding_set
+from react_assets.store import Store
+
+
+def embed_corpus_shard(store: Store, paths: ReactPaths, shard_id: str,
+                       config: EmbeddingConfig | None = None,
+                       clip_retrieval_dir: Path | str | None = None) -> EmbeddingResult:
+    """Embed one ingested shard with the current base model and register the embedding set.
+
+    With ``clip_retrieval_dir``, the shard's embeddings are taken from clip-retrieval's output
+    instead of being computed (they must come from the same base model).
+    """
+    config = config or EmbeddingConfig()
+    bundle = load_base_bundle(store)
+    rows = shard_rows(store, shard_id, paths.shard_tar(shard_id))
+    out_dir = paths.shard_embeddings(bundle.model_id, shard_id)
+    if clip_retrieval_dir:
+        result = import_clip_retrieval(clip_retrieval_dir, rows, out_dir, bundle.model_id)
+    else:
+        result = embed_shard(rows, bundle.model, bundle.preprocess_val, bundle.tokenizer, out_dir,
+                             config, bundle.model_id)
+    if not result.skipped_complete:
+        store.execute(upsert_embedding_set, {
+            "shard_id": shard_id, "model_id": bundle.model_id, "folder": str(result.folder),
+            "n_rows": result.n_rows, "dim": result.dim,
+            "pairs_per_second": result.pairs_per_second,
+        })
+    return result
