@@ -17,6 +17,8 @@ import dagster as dg
 
 from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import default_react_home
+from react_assets.atomic import write_json
+from react_assets.models.hardware import machine_description
 
 log = logging.getLogger("react.demo")
 
@@ -59,6 +61,14 @@ def run_pipeline(instance: dg.DagsterInstance, execute: Execute, run_config: dic
     return timings
 
 
+def timing_report(timings: dict[str, float], stages: str) -> dict[str, object]:
+    """Wall seconds per stage and in total, with the machine and thread settings they ran on."""
+    return {"stages": {name: round(seconds, 2) for name, seconds in timings.items()},
+            "total_s": round(sum(timings.values()), 2), "requested_stages": stages.split(","),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": machine_description()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-train-limit", type=int, default=10000)
@@ -79,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
                                tuple(args.stages.split(",")))
     for name, seconds in timings.items():
         log.info("stage %-12s %7.1f s", name, seconds)
-    board = Path(default_react_home()) / "reports" / "leaderboard.md"
+    reports = Path(default_react_home()) / "reports"
+    write_json(reports / "demo_timing.json", timing_report(timings, args.stages))
+    log.info("stage timings written to %s (total %.1f s)", reports / "demo_timing.json",
+             sum(timings.values()))
+    board = reports / "leaderboard.md"
     if board.exists():
         print("\nLeaderboard (zero-shot, x100, gain over the base model):\n")
         print(board.read_text(encoding="utf-8"))

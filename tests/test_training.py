@@ -187,10 +187,12 @@ def _kill_at(step_to_die: int):
     return on_log
 
 
-@pytest.mark.parametrize("num_workers", [0, 1])
-def test_resume_after_kill_gives_identical_weights(world, tmp_path: Path, num_workers: int) -> None:
+@pytest.mark.parametrize(("num_workers", "pixel_cache"), [(0, True), (0, False), (1, False)])
+def test_resume_after_kill_gives_identical_weights(world, tmp_path: Path, num_workers: int,
+                                                   pixel_cache: bool) -> None:
     images, captions = world
-    config = _config(epochs=3, checkpoint_every=4, num_workers=num_workers)  # 12 steps
+    config = _config(epochs=3, checkpoint_every=4, num_workers=num_workers,  # 12 steps
+                     pixel_cache=pixel_cache)
     bundle, model = _model("gated-image", k=2)
     straight = train_contrastive(
         model,
@@ -235,7 +237,7 @@ def test_resume_after_kill_gives_identical_weights(world, tmp_path: Path, num_wo
             captions,
             bundle_c.tokenizer,
             bundle_c.preprocess_train,
-            _config(epochs=3, checkpoint_every=4, lr=1e-4),
+            _config(epochs=3, checkpoint_every=4, lr=1e-4, pixel_cache=pixel_cache),
             tmp_path / "killed",
         )
 

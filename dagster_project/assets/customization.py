@@ -21,6 +21,8 @@ class ReactModelConfig(dg.Config):
                                             "gated blocks added to the image tower", ge=1)
     epochs: int | None = override(CustomizationRecipe, "epochs", "passes over the pairs", ge=1)
     batch_size: int | None = override(CustomizationRecipe, "batch_size", "pairs per step", ge=2)
+    max_steps: int | None = override(CustomizationRecipe, "max_steps",
+                                     "budget in optimizer steps", ge=1)
     lr: float | None = override(CustomizationRecipe, "lr", "peak learning rate", gt=0.0)
     locked_text_lr: float | None = override(CustomizationRecipe, "locked_text_lr",
                                             "peak learning rate of locked-text", gt=0.0)

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
 from react_assets.atomic import save_npy
+from react_assets.models.text import encode_text
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def _encode(
     was_training = model.training
     model.eval()
     chunks = [
-        model.encode_text(tokenizer(texts[i : i + batch_size]).to(device), normalize=True)
+        encode_text(model, tokenizer(texts[i : i + batch_size]).to(device), normalize=True)
         .float()
         .cpu()
         for i in tqdm(

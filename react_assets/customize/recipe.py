@@ -20,6 +20,9 @@ class CustomizationRecipe:
 
     num_gated_blocks: int = 2
     epochs: int = 20
+    # A budget in optimizer steps: the run stops at min(epochs x steps per epoch, max_steps) and
+    # its lr schedule spans that many steps. None: epochs alone decide.
+    max_steps: int | None = None
     batch_size: int = 128
     lr: float = 2e-3
     locked_text_lr: float = 1e-4
@@ -37,7 +40,7 @@ class CustomizationRecipe:
     def train(self, variant: str) -> TrainConfig:
         """The training settings of ``variant``."""
         return TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size,
+            epochs=self.epochs, batch_size=self.batch_size, max_steps=self.max_steps,
             lr=self.locked_text_lr if variant == "locked-text" else self.lr,
             weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, seed=self.seed,
             checkpoint_every=self.checkpoint_every, log_every=self.log_every,

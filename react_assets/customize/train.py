@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,10 +29,13 @@ from react_assets.customize.optim import (
     save_training_state,
     trainable_parameters,
 )
+from react_assets.customize.pixels import TensorAugment, cached_batches, pixel_cache
+from react_assets.models.hardware import BF16_MODES, bf16_enabled
 
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the trajectory, so they may differ between a run and its resume.
-_RUNTIME_FIELDS = ("log_every", "checkpoint_every", "num_workers", "text_batch_size", "device")
+_RUNTIME_FIELDS = ("log_every", "checkpoint_every", "num_workers", "text_batch_size", "device",
+                   "threads")
 # One batch on the device: pixels (B, 3, H, W), then cached text features (B, D) or tokens (B, T).
 _Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
 
@@ -57,11 +60,19 @@ class TrainConfig:
     cache_text_features: bool = True  # only used when the text tower is locked
     text_batch_size: int = 256
     device: str = "auto"  # "auto" = cuda when available, else cpu
+    # bf16 autocast: "auto" = on for CUDA and for CPUs with AVX512-BF16 or AMX, else off.
+    bf16: str = "auto"
+    # Decode each image once into a uint8 cache and augment on tensors (when the train transform
+    # is open_clip's RandomResizedCrop + Normalize); False: PIL per sample in DataLoader workers.
+    pixel_cache: bool = True
+    threads: int | None = None  # torch intra-op threads while training; None: leave as set
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "log_every", "checkpoint_every", "text_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)}: must be >= 1")
+        if self.bf16 not in BF16_MODES:
+            raise ValueError(f"TrainConfig.bf16={self.bf16!r}: expected one of {BF16_MODES}")
         if self.batch_size < 2:
             raise ValueError("TrainConfig.batch_size must be >= 2 for a contrastive loss")
 
@@ -175,7 +186,7 @@ def _start_run(
 
 
 def _device_batches(
-    loader: DataLoader,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
     bank: TextFeatureBank | None,
     tokenizer: Callable[..., torch.Tensor],
     captions: Sequence[str],
@@ -234,6 +245,18 @@ def _train_steps(
     return step
 
 
+def _batches(images: Sequence[bytes], preprocess_train: Callable, plan: BatchPlan,
+             config: TrainConfig, cache_dir: Path | None,
+             device: torch.device) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """(pixels, rows) of each planned batch: from the decoded-once pixel cache when the transform
+    allows it, else decoded per sample by DataLoader workers."""
+    augment = TensorAugment.from_transform(preprocess_train) if config.pixel_cache else None
+    if augment is not None:
+        return cached_batches(pixel_cache(images, augment.cache_size, cache_dir), augment, plan)
+    return DataLoader(ImageDataset(images, preprocess_train), batch_sampler=plan,
+                      num_workers=config.num_workers, pin_memory=device.type == "cuda")
+
+
 def train_contrastive(
     model: nn.Module,
     images: Sequence[bytes],
@@ -251,7 +274,9 @@ def train_contrastive(
     """
     _check_pairs(images, captions)
     device = _resolve_device(config.device)
-    use_amp = device.type == "cuda"
+    use_amp = bf16_enabled(config.bf16, device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     model.to(device)
     run = _start_run(model, len(images), config, checkpoint_dir)
     text_grad = any(p.requires_grad for p in _text_parameters(model))
@@ -263,12 +288,7 @@ def train_contrastive(
         )
     text_cache_s = time.perf_counter() - t_cache
     plan = BatchPlan(len(images), config.batch_size, config.seed, run.start, run.total)
-    loader = DataLoader(
-        ImageDataset(images, preprocess_train),
-        batch_sampler=plan,
-        num_workers=config.num_workers,
-        pin_memory=use_amp,
-    )
+    loader = _batches(images, preprocess_train, plan, config, checkpoint_dir, device)
     _set_train_mode(model)
     t0 = time.perf_counter()
     step = _train_steps(
