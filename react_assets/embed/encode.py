@@ -27,7 +27,7 @@ from tqdm import tqdm
 from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows, member_offsets
 from react_assets.models.hardware import bf16_enabled
-from react_assets.models.text import encode_text
+from react_assets.models.text import trim_padding
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,8 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
     with _autocast(model, config):
         for start in range(0, len(unique), config.text_batch_size):
             tokens = tokenizer(list(unique[start:start + config.text_batch_size]))
-            feats.append(torch.nn.functional.normalize(
-                encode_text(model, tokens, normalize=False).float(), dim=-1))
+            tokens = trim_padding(model, tokens)  # the same features, fewer padded positions
+            feats.append(torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1))
     return torch.cat(feats).numpy().astype(np.float16)[inverse]
 
 

@@ -1,0 +1,133 @@
+"""Each demo stage's wall time beside its compute bound, measured in the same run.
+
+The bound of a stage is its FLOPs divided by this machine's measured matmul rate (fp32 and
+bf16, square 1024 matmuls on all cores): the time the stage would take if every FLOP ran at
+matmul speed. FLOPs per sample are counted on the demo's mini-CLIP with torch's FlopCounterMode
+(image forward, a training step of each variant with backward, a caption at its real token
+length); the stage's workload (steps, pairs, captions) comes from ``--workload`` (JSON) or the
+defaults below, which are the demo's settings. Stage seconds come from ``--timing`` (the
+``reports/demo_timing.json`` a demo run writes) or, without it, from the last full run before
+this bench existed (listed in ``LAST_FULL_RUN``). Stages with no matmul work (world, corpus,
+index, leaderboard) are listed without a bound.
+
+Usage: python bench/bench_stages.py [--timing REACT_HOME/reports/demo_timing.json]
+       [--workload work.json] [--threads N] [--out bench/results/stages.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from flops import count_flops, matmul_rate  # noqa: E402
+
+from react_assets.customize.gated import CustomizationConfig, customize_model  # noqa: E402
+from react_assets.customize.optim import clip_loss  # noqa: E402
+from react_assets.models.factory import BaseModelConfig, create_base_model  # noqa: E402
+from react_assets.models.hardware import machine_description  # noqa: E402
+from react_assets.models.mini_clip import MINI_CLIP_ARCH  # noqa: E402
+from react_assets.models.text import trim_padding  # noqa: E402
+
+LOG = logging.getLogger("bench_stages")
+RESULTS = Path(__file__).parent / "results" / "stages.json"
+# Seconds per stage of the last full `./scripts/demo.sh` on an empty home before this bench.
+LAST_FULL_RUN = {"world": 139, "corpus": 37, "base": 647, "embed": 166, "index": 2,
+                 "domains": 2311, "leaderboard": 2}
+# The demo's workload: base pre-training 480 steps of 128 over ~7.4k distinct general captions;
+# 19,361 corpus pairs embedded; three domains x (gated-image, locked-text), ~720 steps each,
+# a text-feature bank of ~4.6k captions per model, and ~12k evaluation images per domain.
+DEMO_WORKLOAD = {
+    "batch_size": 128,
+    "base": {"train_steps": {"locked-text": 480}, "text_captions": 7424},
+    "embed": {"image_forward": 19361, "text_captions": 19361},
+    "domains": {"train_steps": {"gated-image": 2160, "locked-text": 2160},
+                "text_captions": 6 * 4608, "image_forward": 3 * 3 * 4000},
+}
+CAPTION = "a photo of a small striped shoe, a type of clothing."
+
+
+def per_sample_flops(batch: int = 16) -> dict[str, float]:
+    """FLOPs per sample of the mini-CLIP: image forward, a train step per variant, a caption."""
+    bundle = create_base_model(BaseModelConfig(arch=MINI_CLIP_ARCH))
+    pixels = torch.randn(batch, 3, 32, 32)
+    text_f = torch.nn.functional.normalize(torch.randn(batch, 384), dim=-1)
+    out = {}
+    with torch.no_grad():
+        out["image_forward"] = count_flops(lambda: bundle.model.encode_image(pixels)) / batch
+        tokens = trim_padding(bundle.model, bundle.tokenizer([CAPTION] * batch))
+        out["text_caption"] = count_flops(lambda: bundle.model.encode_text(tokens)) / batch
+    for variant in ("gated-image", "locked-text"):
+        model = customize_model(create_base_model(BaseModelConfig(arch=MINI_CLIP_ARCH)).model,
+                                CustomizationConfig(variant=variant, num_gated_blocks=2))
+
+        def step(model=model) -> None:
+            loss = clip_loss(model.encode_image(pixels, normalize=True), text_f,
+                             model.logit_scale.exp())
+            loss.backward()
+
+        out[f"train_{variant}"] = count_flops(step) / batch
+    return out
+
+
+def stage_flops(work: dict, unit: dict[str, float]) -> dict[str, float]:
+    """FLOPs of each stage with matmul work."""
+    batch = work["batch_size"]
+    flops = {}
+    for stage in ("base", "embed", "domains"):
+        spec = work.get(stage, {})
+        total = sum(steps * batch * unit[f"train_{variant}"]
+                    for variant, steps in spec.get("train_steps", {}).items())
+        total += spec.get("text_captions", 0) * unit["text_caption"]
+        total += spec.get("image_forward", 0) * unit["image_forward"]
+        flops[stage] = total
+    return flops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timing", type=Path, default=None)
+    parser.add_argument("--workload", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--seconds", type=float, default=1.0, help="per matmul-rate probe")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    torch.set_num_threads(args.threads)
+    timing = (json.loads(args.timing.read_text())["stages"] if args.timing else LAST_FULL_RUN)
+    work = json.loads(args.workload.read_text()) if args.workload else DEMO_WORKLOAD
+    rates = {name: matmul_rate(dtype, seconds=args.seconds)
+             for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    unit = per_sample_flops()
+    flops = stage_flops(work, unit)
+    rows = []
+    for stage, seconds in timing.items():
+        row = {"stage": stage, "seconds": seconds, "gflop": None}
+        if flops.get(stage):
+            row["gflop"] = round(flops[stage] / 1e9, 1)
+            for name, rate in rates.items():
+                bound = flops[stage] / (rate["gflops_wall"] * 1e9)
+                row[f"bound_{name}_s"] = round(bound, 1)
+                row[f"fraction_of_{name}_bound"] = round(bound / seconds, 3) if seconds else None
+        rows.append(row)
+    report = {"timing_source": str(args.timing) if args.timing else "LAST_FULL_RUN",
+              "matmul_rates": rates, "flops_per_sample": {k: round(v) for k, v in unit.items()},
+              "workload": work, "stages": rows, "machine": machine_description()}
+    print(f"{'stage':<12} {'seconds':>8} {'GFLOP':>8} {'fp32 bound s':>13} {'bf16 bound s':>13}")
+    for row in rows:
+        print(f"{row['stage']:<12} {row['seconds']:>8} {row['gflop'] or '-':>8} "
+              f"{row.get('bound_fp32_s', '-'):>13} {row.get('bound_bf16_s', '-'):>13}")
+    print(f"matmul GFLOP/s: fp32 {rates['fp32']['gflops_wall']}, bf16 {rates['bf16']['gflops_wall']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

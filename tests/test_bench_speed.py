@@ -1,0 +1,54 @@
+"""The speed benches run on CPU at tiny sizes, so they are ready when a GPU machine is there."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import bench_gpu  # noqa: E402
+import bench_stages  # noqa: E402
+from flops import count_flops, matmul_rate  # noqa: E402
+
+
+def test_count_flops_counts_a_matmul_and_its_backward():
+    a = torch.randn(8, 16, requires_grad=True)
+    b = torch.randn(16, 4)
+    assert count_flops(lambda: a @ b) == 2 * 8 * 16 * 4
+    assert count_flops(lambda: (a @ b).sum().backward()) == 2 * (2 * 8 * 16 * 4)  # + grad of a
+
+
+def test_matmul_rate_is_positive():
+    rate = matmul_rate(torch.float32, n=64, seconds=0.05)
+    assert rate["gflops_wall"] > 0 and rate["runs"] >= 2
+
+
+@pytest.mark.slow
+def test_gpu_bench_runs_on_cpu_with_a_tiny_model(tmp_path):
+    torch.set_num_threads(1)
+    out = tmp_path / "gpu.json"
+    report = bench_gpu.main(["--arch", "react-tiny", "--batch", "4", "--train-batch", "4",
+                             "--steps", "1", "--device", "cpu", "--bf16", "off",
+                             "--peak-tflops", "1.0", "--out", str(out)])
+    assert json.loads(out.read_text())["device"] == "cpu"
+    assert report["embedding"]["images_per_s"] > 0
+    assert report["embedding"]["flops_per_image"] > 0
+    assert report["training_gated_image"]["samples_per_s"] > 0
+    # a training step is forward + backward: more FLOPs than an image forward alone
+    assert report["training_gated_image"]["flops_per_sample"] > report["embedding"][
+        "flops_per_image"]
+
+
+def test_stage_flops_scale_with_the_workload():
+    unit = {"image_forward": 10.0, "text_caption": 100.0, "train_gated-image": 30.0,
+            "train_locked-text": 40.0}
+    work = {"batch_size": 2, "base": {"train_steps": {"locked-text": 3}, "text_captions": 1},
+            "embed": {"image_forward": 5, "text_captions": 5}, "domains": {}}
+    flops = bench_stages.stage_flops(work, unit)
+    assert flops == {"base": 3 * 2 * 40 + 100, "embed": 5 * 10 + 5 * 100, "domains": 0}
