@@ -62,7 +62,7 @@ def main() -> None:
     (_, exact), cpu, wall = timed(lambda: flat.search(queries, 10))
     rows["flat_search"] = {"cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
                            "qps_cpu": round(args.queries / cpu, 1)}
-    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ivf_ids, exact)]))
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ivf_ids, exact, strict=True)]))
     report = {"faiss": faiss.__version__, "compile_options": faiss.get_compile_options(),
               "n": args.n, "dim": args.dim, "nlist": args.nlist, "threads": args.threads,
               "recall_at_10_ivf_sq8": round(recall, 4), "ops": rows}

@@ -71,6 +71,8 @@ def customize_domain(
 
     A killed run resumes from ``out_dir/train`` (the training checkpoints); only the trainable
     tensors and the config that rebuilds the whole model are saved, under ``out_dir/model``.
+    Text features and decoded pixels of the pairs are cached beside it, in
+    ``out_dir.parent/input-cache``: the domain's other variants reuse them.
     """
     retrieval = RetrievalSet.of_domain(store, domain)
     _, images, captions = read_pairs(store, retrieval.pair_ids)
@@ -79,7 +81,8 @@ def customize_domain(
     log.info("customizing %s (%s) on %d retrieved pairs", domain, customization.variant,
              len(images))
     result = train_contrastive(model, images, captions, bundle.tokenizer, bundle.preprocess_train,
-                               train_config, checkpoint_dir=out_dir / "train", on_log=on_log)
+                               train_config, checkpoint_dir=out_dir / "train", on_log=on_log,
+                               cache_dir=out_dir.parent / "input-cache")
     folder = out_dir / "model"
     model_id = save_customization(model, customization, base.config, folder,
                                   name=f"react-{domain}-{customization.variant}")

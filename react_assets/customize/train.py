@@ -266,11 +266,14 @@ def train_contrastive(
     config: TrainConfig,
     checkpoint_dir: Path | None = None,
     on_log: Callable[[int, float, float], None] | None = None,
+    cache_dir: Path | None = None,
 ) -> TrainResult:
     """Train the parameters of ``model`` that require grad with the symmetric InfoNCE loss.
 
     Resumes from ``checkpoint_dir/last.pt`` when present; writes it every ``checkpoint_every``
     steps and at the end. ``on_log(step, loss, lr)`` is called every ``log_every`` steps.
+    Cached text features and decoded pixels go to ``cache_dir`` (default ``checkpoint_dir``),
+    named by the digest of their inputs, so runs on the same pairs may share one folder.
     """
     _check_pairs(images, captions)
     device = _resolve_device(config.device)
@@ -279,16 +282,17 @@ def train_contrastive(
         torch.set_num_threads(config.threads)
     model.to(device)
     run = _start_run(model, len(images), config, checkpoint_dir)
+    cache_dir = checkpoint_dir if cache_dir is None else cache_dir
     text_grad = any(p.requires_grad for p in _text_parameters(model))
     t_cache = time.perf_counter()
     bank = None
     if not text_grad and config.cache_text_features:
         bank = TextFeatureBank(
-            model, tokenizer, captions, config.text_batch_size, device, checkpoint_dir
+            model, tokenizer, captions, config.text_batch_size, device, cache_dir
         )
     text_cache_s = time.perf_counter() - t_cache
     plan = BatchPlan(len(images), config.batch_size, config.seed, run.start, run.total)
-    loader = _batches(images, preprocess_train, plan, config, checkpoint_dir, device)
+    loader = _batches(images, preprocess_train, plan, config, cache_dir, device)
     _set_train_mode(model)
     t0 = time.perf_counter()
     step = _train_steps(

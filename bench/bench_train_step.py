@@ -1,0 +1,77 @@
+"""CPU seconds of a demo training step: PIL decoding per sample vs the decoded-once pixel cache.
+
+Trains the demo mini-CLIP (gated-image and locked-text) for ``--steps`` steps of ``--batch-size``
+on synthetic 28 px PNGs, in one process (``num_workers`` 0, so every CPU second is counted here)
+and one intra-op thread, once with ``pixel_cache`` off and once on. CPU seconds, not wall seconds:
+on a shared machine they say what a step costs whatever else runs.
+
+Usage: python bench/bench_train_step.py [--steps 12] [--batch-size 128] [--pairs 2048]
+Prints a table and writes bench/results/train_step.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_training import synthetic_world  # noqa: E402
+
+from react_assets.customize.gated import CustomizationConfig, customize_model  # noqa: E402
+from react_assets.customize.train import TrainConfig, train_contrastive  # noqa: E402
+from react_assets.models.factory import BaseModelConfig, create_base_model  # noqa: E402
+from react_assets.models.hardware import machine_description  # noqa: E402
+from react_assets.models.mini_clip import MINI_CLIP_ARCH  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "train_step.json"
+
+
+def run(variant: str, pixel_cache: bool, images, captions, args, cache_dir: Path) -> dict:
+    """CPU and wall seconds per step of one short training run."""
+    bundle = create_base_model(BaseModelConfig(arch=MINI_CLIP_ARCH))
+    model = customize_model(bundle.model, CustomizationConfig(variant=variant, num_gated_blocks=2))
+    config = TrainConfig(epochs=1000, batch_size=args.batch_size, max_steps=args.steps,
+                         warmup_steps=1, num_workers=0, pixel_cache=pixel_cache,
+                         log_every=10**9, checkpoint_every=10**9)
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = train_contrastive(model, images, captions, bundle.tokenizer,
+                               bundle.preprocess_train, config, checkpoint_dir=cache_dir)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"variant": variant, "pixel_cache": pixel_cache, "steps": args.steps,
+            "cpu_s_per_step_all": round(cpu / args.steps, 4),
+            "wall_s_per_step_loop": round(result.elapsed_s / args.steps, 4),
+            "wall_s_total": round(wall, 2), "text_cache_s": round(result.text_cache_s, 2),
+            "last_loss": round(result.losses[-1], 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--pairs", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-train-step"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images, captions = synthetic_world(args.pairs, size=28)
+    rows = []
+    for variant in ("gated-image", "locked-text"):
+        for pixel_cache in (False, True):
+            folder = args.workdir / f"{variant}-{pixel_cache}"
+            for stale in folder.glob("*.pt"):
+                stale.unlink()  # a fresh run each time, text-feature cache kept
+            rows.append(run(variant, pixel_cache, images, captions, args, folder))
+            print(json.dumps(rows[-1]))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                   "rows": rows, "machine": machine_description()}, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
