@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
+import numpy as np
 from faiss.contrib.ondisk import merge_ondisk
 
 from react_assets.index import tune
@@ -161,9 +162,14 @@ def new_index(factory: str, d: int, config: IndexConfig) -> faiss.Index:
     return index
 
 
-def add_shards(index: faiss.Index, shards: Sequence[Shard]) -> None:
-    """Add every shard's vectors with their pair ids, one shard in memory at a time."""
+def add_shards(index: faiss.Index, shards: Sequence[Shard],
+               skip: np.ndarray | None = None) -> None:
+    """Add every shard's vectors with their pair ids (but those in ``skip``), one shard in
+    memory at a time."""
     for ids, vectors in tune.iter_shards(shards, desc="add to index"):
+        if skip is not None and len(skip):
+            keep = ~np.isin(ids, skip)
+            ids, vectors = np.ascontiguousarray(ids[keep]), np.ascontiguousarray(vectors[keep])
         index.add_with_ids(vectors, ids)
 
 
@@ -205,7 +211,8 @@ def build_index(shards: Sequence[Shard], config: IndexConfig, workdir: Path | st
 
     ``factory`` overrides :func:`choose_factory` (benchmarks compare tiers on one corpus).
     Search returns pair ids; the search parameter is tuned up to ``config.recall_target``
-    measured against exact search on held-out noisy corpus vectors.
+    measured against exact search, with noisy copies of held-out corpus rows as queries (rows
+    left out of the index while it is tuned, added afterwards).
     """
     start = time.perf_counter()
     layout = tune.inspect_shards(shards)
@@ -221,19 +228,26 @@ def build_index(shards: Sequence[Shard], config: IndexConfig, workdir: Path | st
     disk, ivfdata = use_disk(factory, n, d, config), None
     if nlist:
         index.train(tune.gather_rows(shards, layout, train_rows))
+    # Tuning queries are held out: noisy copies of rows the index does not hold while it is
+    # tuned (their own row would be an easy first hit), added once the parameter is chosen.
+    # The on-disk path holds every row from the start, so there the rows are indexed ones.
+    held_out = query_rows if not disk and factory != "Flat" else query_rows[:0]
     if disk:
         index, ivfdata = merge_shards_on_disk(index, shards, Path(workdir))
     else:
-        add_shards(index, shards)
+        add_shards(index, shards, skip=tune.ids_at(shards, layout, held_out))
     k = min(config.k, n)
     queries = tune.make_tune_queries(tune.gather_rows(shards, layout, query_rows),
                                      config.tune_query_noise, config.seed)
     if factory == "Flat":
         params, recall = {}, 1.0  # exact search: recall is 1 by construction
     else:
-        _, exact_ids = tune.exact_search_shards(shards, queries, k)
+        held_ids = tune.ids_at(shards, layout, held_out)
+        _, exact_ids = tune.exact_search_excluding(shards, queries, k, held_ids)
         params, recall = tune.tune_search_params(index, factory, nlist, queries, exact_ids,
                                                  config.recall_target)
+        if len(held_out):
+            index.add_with_ids(tune.gather_rows(shards, layout, held_out), held_ids)
     extra: dict[str, object] = {"ivfdata": str(ivfdata)} if ivfdata else {}
     return BuiltIndex(index=index, factory=factory, params=params, recall=recall,
                       recall_target=config.recall_target, k=k, n_vectors=n, dim=d,

@@ -159,6 +159,36 @@ def exact_search_shards(shards: Sequence[Shard], queries: np.ndarray,
     return heap.D, heap.I
 
 
+def ids_at(shards: Sequence[Shard], layout: ShardLayout, rows: np.ndarray) -> np.ndarray:
+    """The int64 pair ids at global row positions ``rows`` (in that order)."""
+    out = np.empty(len(rows), dtype=np.int64)
+    owner = np.searchsorted(layout.offsets, rows, side="right") - 1
+    for position in np.unique(owner):
+        take = np.flatnonzero(owner == position)
+        ids = np.asarray(shards[int(position)][0], dtype=np.int64)
+        out[take] = ids[rows[take] - layout.offsets[position]]
+    return out
+
+
+def exact_search_excluding(shards: Sequence[Shard], queries: np.ndarray, k: int,
+                           excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` (scores, pair ids) over all shards but the pair ids in ``excluded``.
+
+    Searches ``k + len(excluded)`` deep so that dropping the excluded ids leaves ``k`` (slots
+    left empty, never expected here, are -1, which recall ignores).
+    """
+    if not len(excluded):
+        return exact_search_shards(shards, queries, k)
+    scores, ids = exact_search_shards(shards, queries, k + len(excluded))
+    keep = ~np.isin(ids, excluded)
+    out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    out_i = np.full((len(queries), k), -1, dtype=np.int64)
+    for q in range(len(queries)):
+        found = np.flatnonzero(keep[q])[:k]
+        out_s[q, :len(found)], out_i[q, :len(found)] = scores[q, found], ids[q, found]
+    return out_s, out_i
+
+
 def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
     """Mean fraction of each query's exact top-k ids found in its approximate top-k."""
     if approx_ids.shape != exact_ids.shape:
