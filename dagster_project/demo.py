@@ -28,12 +28,21 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 Execute = Callable[[str, "str | None", dict], None]
 
 
-def demo_run_config(fashion_train_limit: int) -> dict[str, dict]:
-    """Per-job run config of the demo: the world's size. How each domain is retrieved and which
-    models are compared come from the demo's domain spec (see react_assets.demo.layout), so a
-    backfill launched from the UI with default config does the same."""
-    return {"demo_world_job": {"ops": {"demo_world": {"config": {
+def demo_run_config(fashion_train_limit: int, max_steps: int | None = None,
+                    pretrain_epochs: int | None = None) -> dict[str, dict]:
+    """Per-job run config of the demo: the world's size, and optionally the domain models' step
+    budget and the base's pre-training epochs (None: the library's defaults). How each domain is
+    retrieved and which models are compared come from the demo's domain spec (see
+    react_assets.demo.layout), so a backfill launched from the UI with default config does the
+    same."""
+    config = {"demo_world_job": {"ops": {"demo_world": {"config": {
         "fashion_train_limit": fashion_train_limit}}}}}
+    if max_steps is not None:
+        config["domain_job"] = {"ops": {"react_model": {"config": {"max_steps": max_steps}}}}
+    if pretrain_epochs is not None:
+        config["base_model_job"] = {"ops": {"base_model": {"config": {
+            "pretrain_epochs": pretrain_epochs}}}}
+    return config
 
 
 def run_pipeline(instance: dg.DagsterInstance, execute: Execute, run_config: dict[str, dict],
@@ -73,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-train-limit", type=int, default=10000)
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {STAGES}")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="step budget of each domain model (default: the recipe's)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="epochs of the base pre-training (default: BaseModelPlan's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from dagster_project.definitions import defs
@@ -85,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             assert result.success
 
         timings = run_pipeline(instance, execute,
-                               demo_run_config(args.fashion_train_limit),
+                               demo_run_config(args.fashion_train_limit, args.max_steps,
+                                               args.pretrain_epochs),
                                tuple(args.stages.split(",")))
     for name, seconds in timings.items():
         log.info("stage %-12s %7.1f s", name, seconds)
