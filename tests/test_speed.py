@@ -17,7 +17,7 @@ from react_assets.embed.encode import EmbeddingConfig, _autocast
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.hardware import bf16_enabled, cpu_flags, machine_description
 from react_assets.models.mini_clip import MINI_CLIP_ARCH
-from react_assets.models.text import encode_text, trim_padding
+from react_assets.models.text import encode_text, encode_texts, trim_padding
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +133,15 @@ def test_pixel_cache_is_memory_mapped_and_reused(mini, tmp_path):
     assert batches[0][0].shape == (2, 3, 32, 32)
     with pytest.raises(ValueError, match="training image 2"):
         pixel_cache([images[0], images[1], b"broken"], 34, None)
+
+
+def test_length_sorted_text_encoding_keeps_the_order(mini):
+    texts = ["a cat.", "a photo of a small striped shoe, a type of clothing.", "a dog.",
+             "a handwritten digit 7.", "an emoji of a smiling face with sunglasses.", "a cup."]
+    tiny = create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
+    for bundle in (mini, tiny):
+        with torch.inference_mode():
+            one_by_one = torch.cat([bundle.model.encode_text(bundle.tokenizer([t]), normalize=True)
+                                    for t in texts])
+        batched = encode_texts(bundle.model, bundle.tokenizer, texts, batch_size=4)
+        torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=0)

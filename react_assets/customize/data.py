@@ -13,10 +13,9 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset, Sampler
-from tqdm.auto import tqdm
 
 from react_assets.atomic import save_npy
-from react_assets.models.text import encode_text
+from react_assets.models.text import encode_texts
 
 logger = logging.getLogger(__name__)
 
@@ -111,16 +110,6 @@ def _encode(
 ) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    chunks = [
-        encode_text(model, tokenizer(texts[i : i + batch_size]).to(device), normalize=True)
-        .float()
-        .cpu()
-        for i in tqdm(
-            range(0, len(texts), batch_size),
-            desc="text features",
-            unit="batch",
-            disable=len(texts) <= batch_size,
-        )
-    ]
+    table = encode_texts(model, tokenizer, texts, batch_size, device)
     model.train(was_training)
-    return torch.cat(chunks)
+    return table

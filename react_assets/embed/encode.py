@@ -27,7 +27,7 @@ from tqdm import tqdm
 from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows, member_offsets
 from react_assets.models.hardware import bf16_enabled
-from react_assets.models.text import trim_padding
+from react_assets.models.text import encode_texts
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +157,9 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
                   captions: list[str], config: EmbeddingConfig) -> np.ndarray:
     """Caption embeddings; each distinct caption is encoded once (web alt-text repeats a lot)."""
     unique, inverse = np.unique(np.array(captions, dtype=object), return_inverse=True)
-    feats = []
-    with _autocast(model, config):
-        for start in range(0, len(unique), config.text_batch_size):
-            tokens = tokenizer(list(unique[start:start + config.text_batch_size]))
-            tokens = trim_padding(model, tokens)  # the same features, fewer padded positions
-            feats.append(torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1))
-    return torch.cat(feats).numpy().astype(np.float16)[inverse]
+    with _autocast(model, config):  # shortest first, each batch cut to its longest caption
+        feats = encode_texts(model, tokenizer, list(unique), config.text_batch_size)
+    return feats.numpy().astype(np.float16)[inverse]
 
 
 def _autocast(model: torch.nn.Module, config: EmbeddingConfig) -> torch.autocast:

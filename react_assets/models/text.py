@@ -10,8 +10,12 @@ with a causal mask and positional embeddings of fixed length) get their tokens u
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 
 def pad_token_id(model: nn.Module) -> int | None:
@@ -37,3 +41,31 @@ def trim_padding(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 def encode_text(model: nn.Module, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """``model.encode_text`` on ``tokens`` with the unused padding columns cut."""
     return model.encode_text(trim_padding(model, tokens), normalize=normalize)
+
+
+@torch.no_grad()
+def encode_texts(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
+                 texts: Sequence[str], batch_size: int,
+                 device: torch.device | str | None = None, desc: str = "text features",
+                 ) -> torch.Tensor:
+    """L2-normalised float32 features (N, D) on the CPU of ``texts``, in their order.
+
+    With a padding-masked (Hugging Face) tower the captions are encoded shortest first, so each
+    batch is cut to its own longest caption (the demo's: 21 tokens a batch on average instead of
+    29 in text order, of 32 padded); other towers get the texts in order, as they are.
+    """
+    tokens = tokenizer(list(texts))  # (N, T)
+    pad = pad_token_id(model)
+    order = (torch.argsort((tokens != pad).sum(dim=1), stable=True) if pad is not None
+             else torch.arange(len(texts)))
+    chunks = []
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch",
+                      disable=len(texts) <= batch_size):
+        batch = trim_padding(model, tokens[order[start:start + batch_size]])
+        if device is not None:
+            batch = batch.to(device)
+        chunks.append(F.normalize(model.encode_text(batch).float(), dim=-1).cpu())
+    features = torch.cat(chunks) if chunks else torch.empty(0)
+    out = torch.empty_like(features)
+    out[order] = features
+    return out
