@@ -40,28 +40,33 @@ RESULTS = Path(__file__).parent / "results" / "stages.json"
 # Seconds per stage of the last full `./scripts/demo.sh` on an empty home before this bench.
 LAST_FULL_RUN = {"world": 139, "corpus": 37, "base": 647, "embed": 166, "index": 2,
                  "domains": 2311, "leaderboard": 2}
-# The demo's workload: base pre-training 480 steps of 128 over ~7.4k distinct general captions;
-# 19,361 corpus pairs embedded; three domains x (gated-image, locked-text), ~720 steps each,
+# The demo's workload (counted on a demo world built with this code): base pre-training 480 steps
+# of 128 over 7,774 general pairs (7,342 distinct captions); 19,361 corpus pairs embedded (8,539
+# distinct captions); three domains x (gated-image, locked-text), ~720 steps each,
 # a text-feature bank of ~4.6k captions per model, and ~12k evaluation images per domain.
+# A caption costs its batch's token length: 21 on average once batches go shortest first.
 DEMO_WORKLOAD = {
     "batch_size": 128,
-    "base": {"train_steps": {"locked-text": 480}, "text_captions": 7424},
-    "embed": {"image_forward": 19361, "text_captions": 19361},
+    "text_tokens": 21,  # tokens a caption batch runs at: demo corpus, shortest first (32 padded)
+    "base": {"train_steps": {"locked-text": 480}, "text_captions": 7342},
+    "embed": {"image_forward": 19361, "text_captions": 8539},
     "domains": {"train_steps": {"gated-image": 2160, "locked-text": 2160},
                 "text_captions": 6 * 4608, "image_forward": 3 * 3 * 4000},
 }
-CAPTION = "a photo of a small striped shoe, a type of clothing."
+CAPTION = "a photo of a small striped shoe, a type of clothing, seen from the side on a plain "\
+          "white background in a shop"  # longer than any batch length asked for
 
 
-def per_sample_flops(batch: int = 16) -> dict[str, float]:
-    """FLOPs per sample of the mini-CLIP: image forward, a train step per variant, a caption."""
+def per_sample_flops(text_tokens: int, batch: int = 16) -> dict[str, float]:
+    """FLOPs per sample of the mini-CLIP: image forward, a train step per variant, a caption of
+    ``text_tokens`` tokens."""
     bundle = create_base_model(BaseModelConfig(arch=MINI_CLIP_ARCH))
     pixels = torch.randn(batch, 3, 32, 32)
     text_f = torch.nn.functional.normalize(torch.randn(batch, 384), dim=-1)
     out = {}
     with torch.no_grad():
         out["image_forward"] = count_flops(lambda: bundle.model.encode_image(pixels)) / batch
-        tokens = trim_padding(bundle.model, bundle.tokenizer([CAPTION] * batch))
+        tokens = trim_padding(bundle.model, bundle.tokenizer([CAPTION] * batch))[:, :text_tokens]
         out["text_caption"] = count_flops(lambda: bundle.model.encode_text(tokens)) / batch
     for variant in ("gated-image", "locked-text"):
         model = customize_model(create_base_model(BaseModelConfig(arch=MINI_CLIP_ARCH)).model,
@@ -104,7 +109,7 @@ def main() -> None:
     work = json.loads(args.workload.read_text()) if args.workload else DEMO_WORKLOAD
     rates = {name: matmul_rate(dtype, seconds=args.seconds)
              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    unit = per_sample_flops()
+    unit = per_sample_flops(work.get("text_tokens", 32))
     flops = stage_flops(work, unit)
     rows = []
     for stage, seconds in timing.items():
@@ -115,14 +120,19 @@ def main() -> None:
                 bound = flops[stage] / (rate["gflops_wall"] * 1e9)
                 row[f"bound_{name}_s"] = round(bound, 1)
                 row[f"fraction_of_{name}_bound"] = round(bound / seconds, 3) if seconds else None
+                # all cores at the rate one CPU second gives: the bound on an idle machine
+                idle = flops[stage] / (rate["gflops_per_cpu_s"] * args.threads * 1e9)
+                row[f"bound_{name}_idle_s"] = round(idle, 1)
         rows.append(row)
     report = {"timing_source": str(args.timing) if args.timing else "LAST_FULL_RUN",
               "matmul_rates": rates, "flops_per_sample": {k: round(v) for k, v in unit.items()},
               "workload": work, "stages": rows, "machine": machine_description()}
-    print(f"{'stage':<12} {'seconds':>8} {'GFLOP':>8} {'fp32 bound s':>13} {'bf16 bound s':>13}")
+    print(f"{'stage':<12} {'seconds':>8} {'GFLOP':>8} {'fp32 bound s':>13} {'(idle)':>8} "
+          f"{'bf16 bound s':>13} {'(idle)':>9}")
     for row in rows:
         print(f"{row['stage']:<12} {row['seconds']:>8} {row['gflop'] or '-':>8} "
-              f"{row.get('bound_fp32_s', '-'):>13} {row.get('bound_bf16_s', '-'):>13}")
+              f"{row.get('bound_fp32_s', '-'):>13} {row.get('bound_fp32_idle_s', '-'):>8} "
+              f"{row.get('bound_bf16_s', '-'):>13} {row.get('bound_bf16_idle_s', '-'):>9}")
     print(f"matmul GFLOP/s: fp32 {rates['fp32']['gflops_wall']}, bf16 {rates['bf16']['gflops_wall']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
