@@ -164,7 +164,9 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
 
 def _autocast(model: torch.nn.Module, config: EmbeddingConfig) -> torch.autocast:
     """bf16 autocast on the model's device when ``config.bf16`` resolves to on there."""
-    device = next(model.parameters()).device
+    parameters = getattr(model, "parameters", None)  # wrappers in tests may have none
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    device = first.device if first is not None else torch.device("cpu")
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                           enabled=bf16_enabled(config.bf16, device))
 
