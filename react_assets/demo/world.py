@@ -31,7 +31,8 @@ SPEC = "domains/demo.yaml"
 # What this builder owns under out_dir (which may be a shared REACT_HOME): only these are
 # cleaned of files an older build left behind.
 OWNED = (("shards", "demo-[0-9]*.*"), ("eval/fashion-test", "**/*"), ("eval/digits-test", "**/*"),
-         ("eval/emoji-test", "**/*"), ("eval/clipart-test", "**/*"),
+         ("eval/emoji-test", "**/*"), ("eval/clipart-test", "**/*"), ("eval/fashion-train", "**/*"),
+         ("eval/digits-train", "**/*"), ("eval/emoji-train", "**/*"),
          ("eval/retrieval-test", "**/*"), ("examples", "**/*"))
 
 
@@ -91,6 +92,8 @@ def build_demo_world(config: DemoWorldConfig) -> DemoWorld:
     corpus, dropped = decontaminate(parts.corpus, _all_held_out(parts))
     parts.skipped.extend(dropped)
     assert_disjoint(corpus, parts.held_out())
+    for name, split in parts.domains.items():  # a probe's train images are never test images
+        assert_disjoint(split.train, {f"{name}-test": split.eval})
     tracker = OutputTracker()
     records = corpus_records(corpus, config.seed)
     shards = write_shards(records, root / "shards", config.samples_per_shard, tracker)
@@ -146,7 +149,16 @@ def _write_held_out(
         examples = write_examples(root / "examples" / name, split.classes, split.examples,
                                   tracker, spec_path.parent)
         spec_domains[name] = {"classes": split.classes, "examples": examples,
-                              "datasets": {f"{name}-test": folder}}
+                              "datasets": {f"{name}-test": folder},
+                              "synonyms": {c: parts.synonyms[c] for c in split.classes
+                                           if parts.synonyms.get(c)}}
+        if split.train:
+            train_folder = root / "eval" / f"{name}-train"
+            stats = write_imagefolder(train_folder, split.classes, split.train, tracker,
+                                      allow_empty=True)
+            eval_datasets[f"{name}-train"] = {"path": f"eval/{name}-train", "domain": name,
+                                              "split": "train", **stats}
+            spec_domains[name]["train"] = {f"{name}-test": train_folder}
     general: dict[str, Path] = {}
     if parts.general.classes:
         folder = root / "eval" / "clipart-test"
