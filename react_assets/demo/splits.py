@@ -36,7 +36,8 @@ def split_per_class(
     Examples (for image-to-image retrieval) come from the rest, at most a quarter of it, so the
     corpus keeps most of a small class. The train split (labelled images for linear probes, kept
     out of the corpus) takes ``train_per_class`` of what is left, at most half of it. Classes
-    with fewer than ``min_per_class`` samples, and ``excluded`` ones, are not classes: their samples go to ``small`` (corpus-only material).
+    with fewer than ``min_per_class`` samples, and ``excluded`` ones, are not classes: their
+    samples go to ``small`` (corpus-only material).
     """
     by_class: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
