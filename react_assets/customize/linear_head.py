@@ -91,5 +91,5 @@ def train_head(features: np.ndarray, labels: np.ndarray, num_classes: int, confi
         loss.backward()
         optimizer.step()
     log.debug("linear head: %d samples, %d classes, final loss %.4f", len(y), num_classes,
-              float(loss))
+              loss.item())
     return LinearHead(weight.detach().numpy().copy(), bias.detach().numpy().copy())

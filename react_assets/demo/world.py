@@ -57,6 +57,12 @@ class DemoWorld:
         return {name: self.root / d["path"] for name, d in self.manifest["eval_datasets"].items()}
 
     @property
+    def train_datasets(self) -> dict[str, Path]:
+        """The labelled train splits (``<domain>-train``), kept out of the corpus."""
+        return {name: self.root / d["path"]
+                for name, d in self.manifest.get("train_datasets", {}).items()}
+
+    @property
     def retrieval_pairs(self) -> Path:
         return self.root / self.manifest["retrieval"]["path"]
 
@@ -138,6 +144,7 @@ def _write_held_out(
     root = config.out_dir
     spec_path = root / SPEC
     eval_datasets: dict[str, Any] = {}
+    train_datasets: dict[str, Any] = {}  # labelled train splits (linear probes), out of corpus
     spec_domains: dict[str, dict[str, Any]] = {}
     for name, split in parts.domains.items():
         if not split.classes:
@@ -156,8 +163,8 @@ def _write_held_out(
             train_folder = root / "eval" / f"{name}-train"
             stats = write_imagefolder(train_folder, split.classes, split.train, tracker,
                                       allow_empty=True)
-            eval_datasets[f"{name}-train"] = {"path": f"eval/{name}-train", "domain": name,
-                                              "split": "train", **stats}
+            train_datasets[f"{name}-train"] = {"path": f"eval/{name}-train", "domain": name,
+                                               "for": f"{name}-test", **stats}
             spec_domains[name]["train"] = {f"{name}-test": train_folder}
     general: dict[str, Path] = {}
     if parts.general.classes:
@@ -172,7 +179,8 @@ def _write_held_out(
     write_spec(spec_path, document, tracker)
     n_examples = sum(len(s.examples) for s in parts.domains.values())
     return {
-        "spec": SPEC, "eval_datasets": eval_datasets, "examples": n_examples,
+        "spec": SPEC, "eval_datasets": eval_datasets, "train_datasets": train_datasets,
+        "examples": n_examples,
         "retrieval": {"path": "eval/retrieval-test/pairs.jsonl", "pairs": n_pairs,
                       "by_source": dict(Counter(s.source for s in parts.retrieval))},
     }
