@@ -3,7 +3,9 @@
 ``logits = normalize(features) @ weight + bias`` with ``weight`` of shape ``(D, C)``. It may start
 from a text classifier (``LOGIT_SCALE * W_zeroshot``), as the ELEVATER toolkit's
 language-initialised linear probe and REAL-Linear do; full-batch AdamW with weight decay as the
-regulariser, a fixed number of epochs and a seeded generator, so a run is deterministic.
+regulariser, a fixed number of epochs and a seeded generator, so a run is deterministic. As in
+CLIP, the head is trained as ``LOGIT_SCALE * (x @ w + b)``: the learning rate is relative to
+unit-norm class vectors, whatever the logit scale.
 """
 
 from __future__ import annotations
@@ -77,19 +79,19 @@ def train_head(features: np.ndarray, labels: np.ndarray, num_classes: int, confi
     x = F.normalize(torch.as_tensor(np.asarray(features), dtype=torch.float32), dim=-1)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     if init is None:
-        weight = torch.zeros(x.shape[1], num_classes)
-        weight += 1e-3 * torch.randn(weight.shape, generator=generator)
+        weight = 1e-3 * torch.randn((x.shape[1], num_classes), generator=generator)
         bias = torch.zeros(num_classes)
     else:
-        weight, bias = torch.tensor(init.weight), torch.tensor(init.bias)
+        weight = torch.tensor(init.weight) / LOGIT_SCALE
+        bias = torch.tensor(init.bias) / LOGIT_SCALE
     weight.requires_grad_(True)
     bias.requires_grad_(True)
     optimizer = torch.optim.AdamW([weight, bias], lr=config.lr, weight_decay=config.weight_decay)
     for _ in range(config.epochs):
         optimizer.zero_grad()
-        loss = F.cross_entropy(x @ weight + bias, y)
+        loss = F.cross_entropy(LOGIT_SCALE * (x @ weight + bias), y)
         loss.backward()
         optimizer.step()
     log.debug("linear head: %d samples, %d classes, final loss %.4f", len(y), num_classes,
               loss.item())
-    return LinearHead(weight.detach().numpy().copy(), bias.detach().numpy().copy())
+    return LinearHead(LOGIT_SCALE * weight.detach().numpy(), LOGIT_SCALE * bias.detach().numpy())

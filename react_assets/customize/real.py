@@ -130,9 +130,8 @@ def build_real_linear(store: Store, bundle: ClipBundle, base_model_id: str, spec
     config = config or RealConfig()
     started = time.perf_counter()
     features, labels = retrieved_features(store, base_model_id, spec.name)
-    zeroshot = LinearHead.from_classifier(text_classifier(bundle, spec.classes, spec.templates))
-    trained = train_head(features, labels, len(spec.classes), config.head, init=zeroshot)
-    head = zeroshot.blend(trained, config.alpha)
+    head = real_linear_head(features, labels,
+                            text_classifier(bundle, spec.classes, spec.templates), config)
     elapsed = time.perf_counter() - started
     model_id = save_head(folder, head, spec.name, "real-linear",
                          {"config": dataclasses.asdict(config), "n_train": int(len(labels)),
@@ -140,6 +139,16 @@ def build_real_linear(store: Store, bundle: ClipBundle, base_model_id: str, spec
                           "per_class": np.bincount(labels, minlength=len(spec.classes)).tolist()})
     return RealBaseline(model_id, "real-linear", folder, tuple(spec.classes), elapsed,
                         head.num_parameters, int(len(labels)))
+
+
+def real_linear_head(features: np.ndarray, labels: np.ndarray, classifier: np.ndarray,
+                     config: RealConfig | None = None) -> LinearHead:
+    """A head trained on ``(features, labels)`` from the text ``classifier`` ``(D, C)``, then
+    averaged with the zero-shot head (``alpha`` of it), as REAL-Linear does."""
+    config = config or RealConfig()
+    zeroshot = LinearHead.from_classifier(classifier)
+    trained = train_head(features, labels, zeroshot.weight.shape[1], config.head, init=zeroshot)
+    return zeroshot.blend(trained, config.alpha)
 
 
 def save_head(folder: Path, head: LinearHead, domain: str, kind: str, extra: dict[str, Any]
