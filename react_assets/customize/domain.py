@@ -110,7 +110,9 @@ def record_customization(
     writer.log_metrics(run, {f"gate.{k}": v for k, v in made.train.gate_values.items()})
     suffix = "" if made.variant == "gated-image" else f"-{made.variant}"
     ref = writer.log_model(run, made.folder, f"react-{made.domain}{suffix}")
-    config = {**config, "cost": training_cost(made)}
+    cost = training_cost(made)
+    writer.log_metrics(run, {f"cost.{k}": float(v) for k, v in cost.items()})
+    config = {**config, "cost": cost}
     store.execute(upsert_model, {
         "model_id": made.model_id, "parent_model_id": base.model_id, "kind": made.variant,
         "domain": made.domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
