@@ -11,15 +11,31 @@ unit-norm class vectors, whatever the logit scale.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
 LOGIT_SCALE = 100.0  # CLIP's zero-shot logit scale: a text classifier as head starts here
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """One BLAS and one torch thread inside (restored after): a head's matrices are small, and
+    on a shared machine several threads contending for them ran 10x slower than one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -87,11 +103,12 @@ def train_head(features: np.ndarray, labels: np.ndarray, num_classes: int, confi
     weight.requires_grad_(True)
     bias.requires_grad_(True)
     optimizer = torch.optim.AdamW([weight, bias], lr=config.lr, weight_decay=config.weight_decay)
-    for _ in range(config.epochs):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(LOGIT_SCALE * (x @ weight + bias), y)
-        loss.backward()
-        optimizer.step()
+    with single_threaded():
+        for _ in range(config.epochs):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(LOGIT_SCALE * (x @ weight + bias), y)
+            loss.backward()
+            optimizer.step()
     log.debug("linear head: %d samples, %d classes, final loss %.4f", len(y), num_classes,
               loss.item())
     return LinearHead(LOGIT_SCALE * weight.detach().numpy(), LOGIT_SCALE * bias.detach().numpy())

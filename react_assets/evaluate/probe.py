@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from react_assets.customize.linear_head import HeadConfig, LinearHead, train_head
+from react_assets.customize.linear_head import HeadConfig, LinearHead, single_threaded, train_head
 from react_assets.evaluate.metrics import compute_metric
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,10 @@ class ProbeConfig:
     full_shot: bool = True
     val_fraction: float = 0.2
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)
-    max_iter: int = 500
+    max_iter: int = 200
     language_init: bool = True
     head: HeadConfig = HeadConfig(epochs=100, lr=1e-3, weight_decay=0.0)
-    weight_decay_grid: tuple[float, ...] = (0.0, 1e-2, 1e-1)
+    weight_decay_grid: tuple[float, ...] = (0.0, 0.1)
 
     def __post_init__(self) -> None:
         if any(n < 1 for n in self.shots) or not 0.0 < self.val_fraction < 1.0:
@@ -102,8 +102,9 @@ def _logistic_scores(x: np.ndarray, y: np.ndarray, test: np.ndarray, c: float,
         out[:, int(y[0])] = 1.0
         return out
     model = LogisticRegression(C=c, max_iter=max_iter)
-    model.fit(x, y)
-    out[:, model.classes_] = model.predict_proba(test)
+    with single_threaded():
+        model.fit(x, y)
+        out[:, model.classes_] = model.predict_proba(test)
     return out
 
 
