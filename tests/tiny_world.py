@@ -17,7 +17,8 @@ TINY_RUN_CONFIG = {
                                        "near_duplicate_threshold": 0.95}},
         # the tiny world's 1-epoch base model leaves some classes without pairs
         "retrieved_pairs_min_pairs_per_class": {"config": {"min_pairs_per_class": 0}},
-        "react_model": {"config": {"variants": ["gated-image"], "epochs": 1, "batch_size": 32}},
+        "react_model": {"config": {"variants": ["real-prompt", "real-linear", "gated-image"],
+                                   "epochs": 1, "batch_size": 32}},
         "zeroshot_eval": {"config": {"batch_size": 64}},
     }},
 }

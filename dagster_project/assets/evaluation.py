@@ -17,9 +17,11 @@ from react_assets.evaluate.stage import (
 
 
 class ZeroshotEvalConfig(dg.Config):
-    """Evaluation batch size."""
+    """Evaluation batch size, and whether the few- and full-shot linear probes run."""
 
     batch_size: int | None = override(EvaluationConfig, "batch_size", "images per batch", ge=1)
+    linear_probe: bool | None = override(EvaluationConfig, "linear_probe",
+                                         "n-shot and full-shot probes on the train splits")
 
 
 @dg.asset(
@@ -28,7 +30,7 @@ class ZeroshotEvalConfig(dg.Config):
     pool=DUCKDB_POOL,
     group_name="evaluation",
     kinds={"torch", "duckdb", "mlflow"},
-    code_version="1",
+    code_version="2",
 )
 def zeroshot_eval(
     context: dg.AssetExecutionContext,
@@ -36,7 +38,8 @@ def zeroshot_eval(
     react_home: ReactHomeResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
-    """Base vs customized models on the domain's datasets and the held-out general sets."""
+    """Base, REAL baselines and customized models on the domain's datasets (zero-shot, and
+    linear probes where a dataset names a train split) and the held-out general sets."""
     report = evaluate_registered_domain(react_home.store(), react_home.paths(), mlflow.writer(),
                                         context.partition_key,
                                         library_config(config, EvaluationConfig()))
@@ -45,6 +48,7 @@ def zeroshot_eval(
         "models": ", ".join(m.model_id for m in report.models),
         "results": dg.MetadataValue.md(results_markdown(report.evaluation)),
         "clip_benchmark_files": len(report.files),
+        "probe_runs": sum(len(f) for f in report.evaluation.probes.values()),
     })
 
 
@@ -52,13 +56,17 @@ def zeroshot_eval(
     deps=[zeroshot_eval],
     group_name="evaluation",
     kinds={"duckdb"},
-    code_version="1",
+    code_version="2",
 )
 def leaderboard(react_home: ReactHomeResource) -> dg.MaterializeResult:
-    """Every model on every dataset side by side, with the gain over the base model."""
+    """Per domain the methods with and without linear probes, their forgetting and cost; and
+    every model on every dataset side by side, with the gain over the base model."""
     published = publish_leaderboard(react_home.store(), react_home.paths())
     image = base64.b64encode(published.chart_path.read_bytes()).decode()
+    methods = base64.b64encode(published.methods_chart_path.read_bytes()).decode()
     return dg.MaterializeResult(metadata={
+        "methods": dg.MetadataValue.md(published.methods_markdown),
+        "methods_chart": dg.MetadataValue.md(f"![methods](data:image/png;base64,{methods})"),
         "table": dg.MetadataValue.md(published.markdown),
         "chart": dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})"),
         "report": dg.MetadataValue.path(str(published.markdown_path)),

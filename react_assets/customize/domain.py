@@ -11,10 +11,13 @@ from pathlib import Path
 
 from react_assets.corpus.pairs import read_pairs
 from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.real import CONFIG_FILE as REAL_CONFIG
+from react_assets.customize.real import RealConfig, build_real_linear, build_real_prompt
 from react_assets.customize.recipe import CustomizationRecipe
-from react_assets.customize.saved import save_customization
+from react_assets.customize.saved import CUSTOMIZATION_CONFIG, save_customization
 from react_assets.customize.train import TrainConfig, TrainResult, train_contrastive
 from react_assets.domains.registry import registered_domain
+from react_assets.domains.settings import BASELINES
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
 from react_assets.models.base import BaseModelRecord, current_base
 from react_assets.models.factory import create_base_model
@@ -110,6 +113,9 @@ def record_customization(
     writer.log_metrics(run, {f"gate.{k}": v for k, v in made.train.gate_values.items()})
     suffix = "" if made.variant == "gated-image" else f"-{made.variant}"
     ref = writer.log_model(run, made.folder, f"react-{made.domain}{suffix}")
+    cost = training_cost(made)
+    writer.log_metrics(run, {f"cost.{k}": float(v) for k, v in cost.items()})
+    config = {**config, "cost": cost}
     store.execute(upsert_model, {
         "model_id": made.model_id, "parent_model_id": base.model_id, "kind": made.variant,
         "domain": made.domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
@@ -118,6 +124,32 @@ def record_customization(
         "mlflow_model_uri": ref.model_uri, "dagster_run_id": dagster_run_id,
     })
     return ref
+
+
+def training_cost(made: CustomizedModel) -> dict[str, float]:
+    """What the model cost to make: wall-clock seconds and trainable parameters."""
+    saved = made.folder / CUSTOMIZATION_CONFIG
+    if not saved.is_file():
+        saved = made.folder / REAL_CONFIG
+    n = json.loads(saved.read_text(encoding="utf-8"))["num_parameters"]
+    return {"seconds": round(float(made.train.elapsed_s), 3), "trainable_parameters": int(n)}
+
+
+def make_real_baseline(store: Store, paths: ReactPaths, base: BaseModelRecord, domain: str,
+                       kind: str, config: RealConfig | None = None) -> CustomizedModel:
+    """REAL-Prompt or REAL-Linear of the domain, saved beside the customizations."""
+    spec = registered_domain(store, domain).spec
+    retrieval = RetrievalSet.of_domain(store, domain)
+    bundle = create_base_model(base.config)
+    folder = paths.customization(base.model_id, domain, kind) / "model"
+    if kind == "real-prompt":
+        made = build_real_prompt(store, bundle, spec, folder)
+    else:
+        made = build_real_linear(store, bundle, base.model_id, spec, folder, config)
+    result = TrainResult(losses=[], lrs=[], steps=0, start_step=0,
+                         samples_per_s=made.n_train / max(made.elapsed_s, 1e-9),
+                         elapsed_s=made.elapsed_s, text_cache_s=0.0)
+    return CustomizedModel(made.model_id, base.model_id, domain, kind, folder, result, retrieval)
 
 
 def config_params(customization: CustomizationConfig, train: TrainConfig) -> dict:
@@ -157,10 +189,19 @@ def customize_registered_domain(
     spec = registered_domain(store, domain).spec
     recorded = []
     for variant in variants or spec.variants or ["gated-image"]:
-        customization, train = recipe.customization(variant), recipe.train(variant)
-        params = config_params(customization, train)
         tags = pipeline_tags(dagster_run_id=dagster_run_id, partition=domain,
                              code_version=code_version)
+        if variant in BASELINES:
+            params = {"baseline": variant, "real": dataclasses.asdict(RealConfig())}
+            with writer.start_run(f"react_model/{domain}/{variant}", params=params,
+                                  tags=tags) as run:
+                made = make_real_baseline(store, paths, base, domain, variant)
+                ref = record_customization(store, writer, run, base, made, params,
+                                           dagster_run_id)
+            recorded.append(RecordedCustomization(made, run.run_id, ref))
+            continue
+        customization, train = recipe.customization(variant), recipe.train(variant)
+        params = config_params(customization, train)
         with writer.start_run(f"react_model/{domain}/{variant}", params=params, tags=tags) as run:
             made = customize_domain(
                 store, base, domain, customization, train,

@@ -8,7 +8,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from react_assets.demo.captions import FASHION_CLASSES
+from react_assets.demo.captions import DIGITS, FASHION, FASHION_CLASSES
 from react_assets.demo.config import DemoWorldConfig
 from react_assets.demo.samples import Sample, Skipped
 from react_assets.demo.sources_clipart import load_clipart_samples
@@ -39,41 +39,50 @@ class WorldParts:
     retrieval: list[Sample] = field(default_factory=list)
     corpus: list[Sample] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    synonyms: dict[str, list[str]] = field(default_factory=dict)  # class -> other names
 
     def held_out(self) -> dict[str, list[Sample]]:
         """Every image that must stay out of the corpus, by the set it belongs to."""
         sets = {f"{name}-test": s.eval for name, s in self.domains.items()}
         sets.update({f"{name}-examples": s.examples for name, s in self.domains.items()})
+        sets.update({f"{name}-train": s.train for name, s in self.domains.items()})
         sets["clipart-test"] = self.general.eval
         sets["retrieval"] = self.retrieval
         return sets
 
 
 def fashion_split(config: DemoWorldConfig) -> ClassSplit:
-    """Eval = a seeded subsample of the test split; examples and corpus from the train split."""
+    """Eval = a seeded subsample of the test split; examples, the labelled train split (at most
+    ``train_per_class`` per class, never in the corpus) and the corpus from the train split."""
     fashion_dir = config.sources.fashion_dir
     train_images, train_labels = load_fashion(fashion_dir, "train")
     rng = random.Random(f"{config.seed}:fashion-split")
     order = rng.sample(range(len(train_labels)), len(train_labels))
     taken = {c: 0 for c in range(len(FASHION_CLASSES))}
-    example_rows, corpus_rows = [], []
+    trained = dict(taken)
+    example_rows, train_rows, corpus_rows = [], [], []
     for row in order:
         label = int(train_labels[row])
         if taken[label] < config.examples_per_class:
             taken[label] += 1
             example_rows.append(row)
+        elif trained[label] < config.train_per_class:
+            trained[label] += 1
+            train_rows.append(row)
         elif config.fashion_train_limit is None or len(corpus_rows) < config.fashion_train_limit:
             corpus_rows.append(row)
     test_images, test_labels = load_fashion(fashion_dir, "test")
     n_test = len(test_labels) if config.fashion_test_limit is None else config.fashion_test_limit
     test_rows = sorted(rng.sample(range(len(test_labels)), min(n_test, len(test_labels))))
     common = {"side": config.fashion_side, "noise": config.caption_noise, "seed": config.seed}
-    train = fashion_samples(train_images, train_labels, "train", example_rows + corpus_rows,
-                            **common)
+    train = fashion_samples(train_images, train_labels, "train",
+                            example_rows + train_rows + corpus_rows, **common)
     test = fashion_samples(test_images, test_labels, "test", test_rows, **common)
     present = {s.label for s in test}
+    n_ex, n_train = len(example_rows), len(train_rows)
     return ClassSplit(classes=[c for c in FASHION_CLASSES if c in present], eval=test,
-                      examples=train[:len(example_rows)], corpus=train[len(example_rows):])
+                      examples=train[:n_ex], train=train[n_ex:n_ex + n_train],
+                      corpus=train[n_ex + n_train:])
 
 
 def emoji_parts(config: DemoWorldConfig, parts: WorldParts, rng: random.Random) -> list[Sample]:
@@ -90,8 +99,13 @@ def emoji_parts(config: DemoWorldConfig, parts: WorldParts, rng: random.Random) 
     ]
     split = split_per_class(target, heldout_fraction=config.heldout_fraction,
                             examples_per_class=config.examples_per_class,
-                            min_per_class=EMOJI_MIN_PER_CLASS, rng=rng)
+                            min_per_class=EMOJI_MIN_PER_CLASS, rng=rng,
+                            train_per_class=config.train_per_class)
     parts.domains["emoji"] = split
+    for subgroup, name in EMOJI_CLASS_NAMES.items():  # the captions name the subgroup
+        words = subgroup.replace("-", " ")
+        parts.synonyms[name] = [words] + ([subgroup.split("-")[-1]]
+                                          if subgroup.split("-")[-1] != name else [])
     small = [dataclasses.replace(s, domain=None, label=None) for s in split.small]
     split.small = []
     return small + [s for s in samples if s.extra["group"] not in EMOJI_GROUPS]
@@ -131,13 +145,17 @@ def retrieval_set(
 def assemble_world(config: DemoWorldConfig) -> WorldParts:
     """Load every source and split it; the corpus list holds candidates, not yet de-duplicated."""
     parts = WorldParts()
+    for vocabulary in (FASHION, DIGITS):  # the words the corpus captions use for each class
+        parts.synonyms.update({c: [w for w in words if w != c]
+                               for c, words in vocabulary.synonyms.items()})
     rng = random.Random(f"{config.seed}:splits")
     parts.domains["fashion"] = fashion_split(config)
     digits = digit_samples(side=config.digits_side, noise=config.caption_noise, seed=config.seed,
                            limit=config.digits_limit)
     parts.domains["digits"] = split_per_class(
         digits, heldout_fraction=config.heldout_fraction,
-        examples_per_class=config.examples_per_class, min_per_class=2, rng=rng)
+        examples_per_class=config.examples_per_class, min_per_class=2, rng=rng,
+        train_per_class=config.train_per_class)
     general_emoji = emoji_parts(config, parts, rng)
     clipart_parts(config, parts, rng)
     parts.retrieval = retrieval_set(config, parts.general.eval, general_emoji, rng)

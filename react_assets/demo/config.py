@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the builder's output changes for an unchanged config, so old worlds are rebuilt.
-BUILDER_VERSION = 2  # 2: the domain spec fixes retrieval (general_fraction) and variants
+# 2: the domain spec fixes retrieval (general_fraction) and variants; 3: a labelled train split
+# per target dataset (out of the corpus) and class synonyms in the spec
+BUILDER_VERSION = 3
 # Pillow's default decompression-bomb threshold (89,478,485 pixels), held here, not read from PIL.
 DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
@@ -58,6 +60,7 @@ class DemoWorldConfig:
     fashion_side: int = 64
     digits_side: int = 32
     examples_per_class: int = 4
+    train_per_class: int = 60  # the train split's images per class (50-shot probes + validation)
     clipart_heldout_max_per_class: int = 50
     clipart_min_per_class: int = 10
     retrieval_size: int = 300
@@ -74,6 +77,7 @@ class DemoWorldConfig:
             "fashion_side": self.fashion_side >= 8,
             "digits_side": self.digits_side >= 8,
             "examples_per_class": self.examples_per_class >= 0,
+            "train_per_class": self.train_per_class >= 0,
             "retrieval_size": self.retrieval_size >= 0,
             "max_pixels": self.max_pixels >= 1,
         }

@@ -37,8 +37,9 @@ GENERAL_TEMPLATES = ("a drawing of {}.", "clip art of {}.", "an illustration of 
 # general set; an equal-sized uniform sample of the corpus (general_fraction 1.0) prevents it.
 DEMO_RETRIEVAL = {"mode": "text-to-text", "k_per_query": 200, "near_duplicate_threshold": 0.99,
                   "general_fraction": 1.0}
-# The paper's comparison: REACT's gated blocks against the Locked-Text baseline.
-DEMO_VARIANTS = ("gated-image", "locked-text")
+# The paper's comparison: REACT's gated blocks against the Locked-Text baseline, and REAL's
+# cheap baselines (a prompt and a linear head, no tower trained) on the same retrieved pairs.
+DEMO_VARIANTS = ("real-prompt", "real-linear", "gated-image", "locked-text")
 
 
 def file_name(origin: str) -> str:
@@ -66,12 +67,14 @@ def _class_files(
 
 
 def write_imagefolder(
-    folder: Path, classes: Sequence[str], samples: Sequence[Sample], tracker: OutputTracker
+    folder: Path, classes: Sequence[str], samples: Sequence[Sample], tracker: OutputTracker,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """``folder/NNN/<file>.png`` per sample plus ``classes.txt`` (line i <-> folder i)."""
+    """``folder/NNN/<file>.png`` per sample plus ``classes.txt`` (line i <-> folder i).
+    A class without images is an error unless ``allow_empty`` (a small class's train split)."""
     paths = _class_files(folder, classes, samples, tracker)
     empty = [name for name, files in paths.items() if not files]
-    if empty:
+    if empty and not allow_empty:
         raise ValueError(f"{folder}: classes without any image: {empty}")
     tracker.write(folder / "classes.txt", "".join(f"{c}\n" for c in classes).encode("utf-8"))
     return {"classes": len(classes), "images": len(samples),
@@ -110,18 +113,22 @@ def spec_document(
 ) -> dict[str, Any]:
     """The domain spec (``load_domain_catalog`` format) for the world's domains.
 
-    ``domains`` maps a domain name to {"classes", "datasets": {name: folder}, "examples"}.
+    ``domains`` maps a domain name to {"classes", "datasets": {name: folder}, "examples"} and
+    optionally "train" ({dataset name: train folder}) and "synonyms" ({class: [names]}).
     """
-    def dataset(name: str, folder: Path) -> dict[str, str]:
-        return {"name": name, "path": _relative(folder, spec_dir), "layout": "imagefolder",
-                "metric": "accuracy"}
+    def dataset(name: str, folder: Path, train: Path | None = None) -> dict[str, str]:
+        entry = {"name": name, "path": _relative(folder, spec_dir), "layout": "imagefolder",
+                 "metric": "accuracy"}
+        return entry | ({"train": _relative(train, spec_dir)} if train is not None else {})
 
     return {
         "domains": [
             {"name": name, "classes": list(d["classes"]), "templates": list(TEMPLATES[name]),
-             "datasets": [dataset(n, f) for n, f in d["datasets"].items()],
+             "datasets": [dataset(n, f, d.get("train", {}).get(n))
+                          for n, f in d["datasets"].items()],
              "examples": d["examples"], "retrieval": dict(DEMO_RETRIEVAL),
-             "variants": list(DEMO_VARIANTS)}
+             "variants": list(DEMO_VARIANTS),
+             "synonyms": {c: list(v) for c, v in d.get("synonyms", {}).items()}}
             for name, d in domains.items()
         ],
         "general_datasets": [dataset(n, f) for n, f in general.items()],

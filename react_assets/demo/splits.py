@@ -21,6 +21,7 @@ class ClassSplit:
     classes: list[str] = field(default_factory=list)
     eval: list[Sample] = field(default_factory=list)
     examples: list[Sample] = field(default_factory=list)
+    train: list[Sample] = field(default_factory=list)  # labelled train split (linear probes)
     corpus: list[Sample] = field(default_factory=list)
     small: list[Sample] = field(default_factory=list)
 
@@ -28,13 +29,15 @@ class ClassSplit:
 def split_per_class(
     samples: Sequence[Sample], *, heldout_fraction: float, examples_per_class: int,
     min_per_class: int, rng: random.Random, heldout_max: int | None = None,
-    excluded: Iterable[str] = (),
+    excluded: Iterable[str] = (), train_per_class: int = 0,
 ) -> ClassSplit:
     """Hold out ``heldout_fraction`` of each class (at least one, at most ``heldout_max``).
 
     Examples (for image-to-image retrieval) come from the rest, at most a quarter of it, so the
-    corpus keeps most of a small class. Classes with fewer than ``min_per_class`` samples, and
-    ``excluded`` ones, are not classes: their samples go to ``small`` (corpus-only material).
+    corpus keeps most of a small class. The train split (labelled images for linear probes, kept
+    out of the corpus) takes ``train_per_class`` of what is left, at most half of it. Classes
+    with fewer than ``min_per_class`` samples, and ``excluded`` ones, are not classes: their
+    samples go to ``small`` (corpus-only material).
     """
     by_class: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
@@ -53,8 +56,11 @@ def split_per_class(
         n_examples = min(examples_per_class, (len(order) - n_eval) // 4)
         split.classes.append(label)
         split.eval.extend(order[:n_eval])
+        rest = order[n_eval + n_examples:]
+        n_train = min(train_per_class, len(rest) // 2)
         split.examples.extend(order[n_eval:n_eval + n_examples])
-        split.corpus.extend(order[n_eval + n_examples:])
+        split.train.extend(rest[:n_train])
+        split.corpus.extend(rest[n_train:])
     return split
 
 

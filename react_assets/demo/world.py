@@ -31,7 +31,8 @@ SPEC = "domains/demo.yaml"
 # What this builder owns under out_dir (which may be a shared REACT_HOME): only these are
 # cleaned of files an older build left behind.
 OWNED = (("shards", "demo-[0-9]*.*"), ("eval/fashion-test", "**/*"), ("eval/digits-test", "**/*"),
-         ("eval/emoji-test", "**/*"), ("eval/clipart-test", "**/*"),
+         ("eval/emoji-test", "**/*"), ("eval/clipart-test", "**/*"), ("eval/fashion-train", "**/*"),
+         ("eval/digits-train", "**/*"), ("eval/emoji-train", "**/*"),
          ("eval/retrieval-test", "**/*"), ("examples", "**/*"))
 
 
@@ -54,6 +55,12 @@ class DemoWorld:
     @property
     def eval_datasets(self) -> dict[str, Path]:
         return {name: self.root / d["path"] for name, d in self.manifest["eval_datasets"].items()}
+
+    @property
+    def train_datasets(self) -> dict[str, Path]:
+        """The labelled train splits (``<domain>-train``), kept out of the corpus."""
+        return {name: self.root / d["path"]
+                for name, d in self.manifest.get("train_datasets", {}).items()}
 
     @property
     def retrieval_pairs(self) -> Path:
@@ -91,6 +98,8 @@ def build_demo_world(config: DemoWorldConfig) -> DemoWorld:
     corpus, dropped = decontaminate(parts.corpus, _all_held_out(parts))
     parts.skipped.extend(dropped)
     assert_disjoint(corpus, parts.held_out())
+    for name, split in parts.domains.items():  # a probe's train images are never test images
+        assert_disjoint(split.train, {f"{name}-test": split.eval})
     tracker = OutputTracker()
     records = corpus_records(corpus, config.seed)
     shards = write_shards(records, root / "shards", config.samples_per_shard, tracker)
@@ -135,6 +144,7 @@ def _write_held_out(
     root = config.out_dir
     spec_path = root / SPEC
     eval_datasets: dict[str, Any] = {}
+    train_datasets: dict[str, Any] = {}  # labelled train splits (linear probes), out of corpus
     spec_domains: dict[str, dict[str, Any]] = {}
     for name, split in parts.domains.items():
         if not split.classes:
@@ -146,7 +156,16 @@ def _write_held_out(
         examples = write_examples(root / "examples" / name, split.classes, split.examples,
                                   tracker, spec_path.parent)
         spec_domains[name] = {"classes": split.classes, "examples": examples,
-                              "datasets": {f"{name}-test": folder}}
+                              "datasets": {f"{name}-test": folder},
+                              "synonyms": {c: parts.synonyms[c] for c in split.classes
+                                           if parts.synonyms.get(c)}}
+        if split.train:
+            train_folder = root / "eval" / f"{name}-train"
+            stats = write_imagefolder(train_folder, split.classes, split.train, tracker,
+                                      allow_empty=True)
+            train_datasets[f"{name}-train"] = {"path": f"eval/{name}-train", "domain": name,
+                                               "for": f"{name}-test", **stats}
+            spec_domains[name]["train"] = {f"{name}-test": train_folder}
     general: dict[str, Path] = {}
     if parts.general.classes:
         folder = root / "eval" / "clipart-test"
@@ -160,7 +179,8 @@ def _write_held_out(
     write_spec(spec_path, document, tracker)
     n_examples = sum(len(s.examples) for s in parts.domains.values())
     return {
-        "spec": SPEC, "eval_datasets": eval_datasets, "examples": n_examples,
+        "spec": SPEC, "eval_datasets": eval_datasets, "train_datasets": train_datasets,
+        "examples": n_examples,
         "retrieval": {"path": "eval/retrieval-test/pairs.jsonl", "pairs": n_pairs,
                       "by_source": dict(Counter(s.source for s in parts.retrieval))},
     }

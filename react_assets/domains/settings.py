@@ -12,6 +12,8 @@ from typing import Literal
 Mode = Literal["text-to-image", "text-to-text", "image-to-image"]
 MODES = ("text-to-image", "text-to-text", "image-to-image")
 VARIANTS = ("gated-image", "locked-text", "full")  # customizations a domain may ask for
+# The cheap baselines of REAL (Parashar et al., CVPR 2024) a domain may ask for beside them.
+BASELINES = ("real-prompt", "real-linear")
 
 
 @dataclass(frozen=True)

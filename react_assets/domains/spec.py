@@ -9,7 +9,9 @@ folder. Example::
         classes: [t-shirt, trouser]
         templates: ["a photo of a {}."]
         datasets:
-          - {name: fashion-test, path: eval/fashion-test, layout: imagefolder, metric: accuracy}
+          - {name: fashion-test, path: eval/fashion-test, layout: imagefolder, metric: accuracy,
+             train: eval/fashion-train}   # optional: the labelled train split (linear probes)
+        synonyms: {t-shirt: [tee, top]}   # optional: other names of a class (REAL-Prompt)
         examples: {t-shirt: [examples/tshirt-0.png]}   # optional, for image-to-image retrieval
         retrieval: {mode: text-to-text, k_per_query: 200}   # optional; launchpad config wins
         # retrieval keys: mode, k_per_query, max_per_class, near_duplicate_threshold,
@@ -34,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from react_assets.domains.settings import VARIANTS, RetrievalConfig
+from react_assets.domains.settings import BASELINES, VARIANTS, RetrievalConfig
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
@@ -60,6 +62,13 @@ class DatasetSpec:
     path: Path
     layout: str = "imagefolder"
     metric: str = "accuracy"
+    train: Path | None = None  # the labelled train split, same layout (few-shot probes)
+
+    def train_split(self) -> DatasetSpec | None:
+        """The train split as a dataset of its own (``<name>:train``), or None."""
+        if self.train is None:
+            return None
+        return DatasetSpec(f"{self.name}:train", self.train, self.layout, self.metric)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,11 @@ class DomainSpec:
     examples: dict[str, tuple[Path, ...]] = field(default_factory=dict)
     retrieval: dict[str, Any] = field(default_factory=dict)  # overrides of RetrievalConfig
     variants: tuple[str, ...] = ()  # empty: the react_model asset's config decides
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # REAL-Prompt candidates
+
+    def names_of(self, cls: str) -> tuple[str, ...]:
+        """The class name then its synonyms, without repeats."""
+        return tuple(dict.fromkeys((cls, *self.synonyms.get(cls, ()))))
 
     def queries(self) -> list[tuple[int, str]]:
         """Every (class index, query text) pair: each class name in each template."""
@@ -219,7 +233,15 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
         examples[cls] = tuple(base / _text(p, where, "examples[]") for p in _list(paths, where, cls))
     return DomainSpec(name, classes, templates, datasets, examples,
                       _retrieval(entry.get("retrieval", {}), where),
-                      _variants(entry.get("variants", []), where))
+                      _variants(entry.get("variants", []), where),
+                      _synonyms(entry.get("synonyms", {}) or {}, classes, where))
+
+
+def _synonyms(value: Any, classes: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict) or any(cls not in classes for cls in value):
+        raise DomainSpecError(f"{where}: 'synonyms' must map class names to lists of names")
+    return {cls: tuple(_text(n, where, "synonyms[]") for n in _list(names, where, cls))
+            for cls, names in value.items()}
 
 
 def _retrieval(value: Any, where: str) -> dict[str, Any]:
@@ -249,9 +271,10 @@ def _retrieval(value: Any, where: str) -> dict[str, Any]:
 
 def _variants(value: Any, where: str) -> tuple[str, ...]:
     variants = tuple(_text(v, where, "variants[]") for v in _list(value, where, "variants"))
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in VARIANTS + BASELINES]
     if unknown or len(set(variants)) != len(variants):
-        raise DomainSpecError(f"{where}: 'variants' must be distinct names from {VARIANTS}")
+        raise DomainSpecError(f"{where}: 'variants' must be distinct names from "
+                              f"{VARIANTS + BASELINES}")
     return variants
 
 
@@ -265,4 +288,6 @@ def _parse_dataset(entry: Any, base: Path, where: str) -> DatasetSpec:
         raise DomainSpecError(f"{where}: layout {reprlib.repr(layout)} is not one of {LAYOUTS}")
     if metric not in METRICS:
         raise DomainSpecError(f"{where}: metric {reprlib.repr(metric)} is not one of {METRICS}")
-    return DatasetSpec(name, base / _text(entry.get("path"), where, "path"), layout, metric)
+    train = entry.get("train")
+    return DatasetSpec(name, base / _text(entry.get("path"), where, "path"), layout, metric,
+                       None if train is None else base / _text(train, where, "train"))

@@ -1,5 +1,9 @@
-"""Evaluation of a domain: the base and its customized models on the domain's datasets, the
-held-out general sets (forgetting) and captioned retrieval sets; stored in DuckDB and MLflow."""
+"""Evaluation of a domain: the base and its customized models on the domain's datasets (zero-shot
+and, where a dataset names its train split, linear probes), the held-out general sets
+(forgetting) and captioned retrieval sets; stored in DuckDB and MLflow.
+
+Image features are computed once per image tower and dataset: REAL's baselines share the base
+model's tower, so they reuse its features (and its from-scratch probe figures)."""
 
 from __future__ import annotations
 
@@ -9,16 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import torch
 
 from react_assets.atomic import write_json
+from react_assets.customize.linear_head import LinearHead
+from react_assets.domains.datasets import open_dataset
 from react_assets.domains.images import DatasetLayoutError
 from react_assets.domains.registry import RegisteredDomain
 from react_assets.domains.spec import DatasetSpec
 from react_assets.evaluate.image_text import evaluate_retrieval
 from react_assets.evaluate.leaderboard import clip_benchmark_metrics, clip_benchmark_record
-from react_assets.evaluate.zeroshot import ZeroShotResult, evaluate_zeroshot, zeroshot_classifier
+from react_assets.evaluate.probe import LOGISTIC, TEXT_INIT, ProbeConfig, ProbeFigure, run_probes
+from react_assets.evaluate.zeroshot import (
+    ZeroShotResult,
+    encode_dataset,
+    score_predictions,
+    zeroshot_classifier,
+)
 from react_assets.models.factory import ClipBundle
 from react_assets.paths import model_folder_name
 from react_assets.sql import delete_domain_evaluations, insert_evaluations
@@ -29,12 +42,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvaluatedModel:
-    """A model to evaluate: its id, kind (base, gated-image, ...) and loaded bundle."""
+    """A model to evaluate: its id, kind (base, gated-image, ...) and loaded bundle.
+
+    ``head`` replaces the text classifier on the domain's own classes (REAL's baselines);
+    ``features_of`` names the model whose image tower it uses (None: its own)."""
 
     model_id: str
     kind: str
     bundle: ClipBundle
     shares_text_tower: bool = True
+    head: LinearHead | None = None
+    features_of: str | None = None
+
+    @property
+    def tower(self) -> str:
+        return self.features_of or self.model_id
 
 
 @dataclass
@@ -44,6 +66,7 @@ class DomainEvaluation:
     domain: str
     zeroshot: dict[tuple[str, str], ZeroShotResult] = field(default_factory=dict)
     retrieval: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    probes: dict[tuple[str, str], list[ProbeFigure]] = field(default_factory=dict)
 
     def rows(self, models: list[EvaluatedModel]) -> list[dict[str, Any]]:
         kinds = {m.model_id: m.kind for m in models}
@@ -55,7 +78,38 @@ class DomainEvaluation:
                   "task": "zeroshot_retrieval", "metric": metric, "value": float(value),
                   "n_samples": 0, "details": None}
                  for (mid, ds), recalls in self.retrieval.items() for metric, value in recalls.items()]
+        metrics = {ds: r.metric for (_, ds), r in self.zeroshot.items()}
+        rows += [{"model_id": mid, "model_kind": kinds[mid], "domain": self.domain, "dataset": ds,
+                  "task": "linear_probe", "metric": probe_metric(metrics[ds], f),
+                  "value": f.value, "n_samples": f.n_train,
+                  "details": json.dumps({"metric": metrics[ds], "setting": f.setting,
+                                         "shots": f.shots, "seed": f.seed, "head": f.head,
+                                         "chosen": f.chosen, "n_train": f.n_train})}
+                 for (mid, ds), figures in self.probes.items() for f in figures]
         return rows
+
+
+def probe_metric(metric: str, figure: ProbeFigure) -> str:
+    """The evaluations row's metric name of a probe figure: ``accuracy@5-shot/seed1/logistic``."""
+    return f"{metric}@{figure.setting}/seed{figure.seed}/{figure.head}"
+
+
+class FeatureCache:
+    """Image features and labels per (image tower, dataset), each computed once."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, model: EvaluatedModel, dataset: DatasetSpec, classes: list[str]
+            ) -> tuple[np.ndarray, np.ndarray]:
+        key = (model.tower, dataset.name)
+        if key not in self.cache:
+            model.bundle.model.eval()
+            data = open_dataset(dataset, classes, model.bundle.preprocess_val)
+            x, y = encode_dataset(model.bundle.model, data, self.batch_size)
+            self.cache[key] = (x.numpy(), y.numpy())
+        return self.cache[key]
 
 
 def dataset_classes(spec: DatasetSpec) -> list[str]:
@@ -70,27 +124,44 @@ def dataset_classes(spec: DatasetSpec) -> list[str]:
 
 def evaluate_domain(
     registered: RegisteredDomain, models: list[EvaluatedModel], batch_size: int = 128,
+    probe: ProbeConfig | None = None,
 ) -> DomainEvaluation:
-    """Zero-shot classification on the domain's and general datasets, retrieval on captioned sets."""
+    """Zero-shot classification on the domain's and general datasets, linear probes (``probe``
+    given) on the domain's datasets that name a train split, retrieval on captioned sets."""
     domain, catalog = registered.spec, registered.catalog
-    jobs = [(d, list(domain.classes), list(domain.templates)) for d in domain.datasets]
-    jobs += [(d, dataset_classes(d), list(catalog.general_templates))
+    jobs = [(d, list(domain.classes), list(domain.templates), True) for d in domain.datasets]
+    jobs += [(d, dataset_classes(d), list(catalog.general_templates), False)
              for d in catalog.general_datasets]
-    out = DomainEvaluation(domain.name)
-    for dataset, classes, templates in jobs:
+    out, features = DomainEvaluation(domain.name), FeatureCache(batch_size)
+    for dataset, classes, templates, own in jobs:
         shared = zeroshot_classifier(models[0].bundle.model, models[0].bundle.tokenizer,
-                                     classes, templates)
+                                     classes, templates).cpu()
+        logistic: dict[str, list[ProbeFigure]] = {}  # per image tower: no text involved
         for model in models:
-            result = evaluate_zeroshot(
-                model.bundle.model, model.bundle.tokenizer, model.bundle.preprocess_val, dataset,
-                classes, templates, dataset.metric, batch_size=batch_size,
-                classifier=shared if model.shares_text_tower else None)
+            x, y = features.get(model, dataset, classes)
+            classifier = shared if model.shares_text_tower else zeroshot_classifier(
+                model.bundle.model, model.bundle.tokenizer, classes, templates).cpu()
+            head = model.head if own and model.head is not None else \
+                LinearHead.from_classifier(classifier.numpy())
+            result = score_predictions(dataset.name, dataset.metric, head.probabilities(x), y,
+                                       classes)
             out.zeroshot[(model.model_id, dataset.name)] = result
             log.info("%s on %s: %s=%.4f", model.model_id, dataset.name, result.metric,
                      result.value)
+            train = dataset.train_split() if own and probe is not None else None
+            if train is None or y.ndim != 1:
+                continue
+            tx, ty = features.get(model, train, classes)
+            if model.tower not in logistic:
+                logistic[model.tower] = run_probes(tx, ty, x, y, dataset.metric, len(classes),
+                                                   probe, heads=(LOGISTIC,))
+            out.probes[(model.model_id, dataset.name)] = logistic[model.tower] + run_probes(
+                tx, ty, x, y, dataset.metric, len(classes), probe, init=head, heads=(TEXT_INIT,))
     for dataset in catalog.retrieval_datasets:
         root = dataset.path.parent if dataset.path.is_file() else dataset.path
         for model in models:
+            if model.features_of is not None:
+                continue  # the base's tower and text: the base's figures
             with torch.inference_mode():
                 out.retrieval[(model.model_id, dataset.name)] = evaluate_retrieval(
                     model.bundle.model, model.bundle.tokenizer, model.bundle.preprocess_val, root,

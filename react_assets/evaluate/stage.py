@@ -1,15 +1,19 @@
 """The evaluation stage: a registered domain's base and customized models evaluated, stored in
 DuckDB, written as CLIP_benchmark files and logged to each model's MLflow run; and the
-leaderboard over every domain, published as Markdown, JSON and a chart."""
+leaderboard over every domain, published as Markdown, JSON and charts: models x datasets
+zero-shot, and per domain the methods (base, REAL's baselines, REACT's customizations) with and
+without linear probes, their forgetting and their cost."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from react_assets.atomic import write_text
+from react_assets.atomic import write_json, write_text
+from react_assets.customize.real import load_head
 from react_assets.customize.saved import load_customized_model
 from react_assets.domains.registry import registered_domain
+from react_assets.domains.settings import BASELINES
 from react_assets.evaluate.domain import (
     DomainEvaluation,
     EvaluatedModel,
@@ -18,10 +22,22 @@ from react_assets.evaluate.domain import (
     write_clip_benchmark_files,
 )
 from react_assets.evaluate.leaderboard import Leaderboard, build_leaderboard
+from react_assets.evaluate.methods import (
+    DomainTable,
+    build_method_tables,
+    methods_dict,
+    methods_markdown,
+    render_methods_chart,
+)
+from react_assets.evaluate.probe import ProbeConfig
 from react_assets.lineage import LineageWriter
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.paths import ReactPaths
-from react_assets.sql import select_latest_domain_models, select_official_evaluations
+from react_assets.sql import (
+    select_latest_domain_models,
+    select_leaderboard_figures,
+    select_official_evaluations,
+)
 from react_assets.store import Store
 
 
@@ -30,6 +46,8 @@ class EvaluationConfig:
     """How a domain is evaluated."""
 
     batch_size: int = 128
+    linear_probe: bool = True  # few- and full-shot probes where a dataset names a train split
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,9 @@ class PublishedLeaderboard:
     markdown_path: Path
     json_path: Path
     chart_path: Path
+    methods: list[DomainTable]
+    methods_markdown: str
+    methods_chart_path: Path
 
 
 def evaluate_registered_domain(store: Store, paths: ReactPaths, writer: LineageWriter,
@@ -59,16 +80,23 @@ def evaluate_registered_domain(store: Store, paths: ReactPaths, writer: LineageW
     """The base and the domain's latest customized models on its datasets and the general sets."""
     config = config or EvaluationConfig()
     base = current_base(store)
-    models = [EvaluatedModel(base.model_id, "base", load_base_bundle(store))]
+    base_bundle = load_base_bundle(store)
+    models = [EvaluatedModel(base.model_id, "base", base_bundle)]
     runs = {base.model_id: base.mlflow_run_id}
     for row in store.fetch(select_latest_domain_models, {"domain": domain}):
-        models.append(EvaluatedModel(row["model_id"], row["kind"],
-                                     load_customized_model(row["checkpoint"]),
-                                     shares_text_tower=row["kind"] != "full"))
+        if row["kind"] in BASELINES:  # REAL: the base's towers with a head of its own
+            models.append(EvaluatedModel(row["model_id"], row["kind"], base_bundle,
+                                         head=load_head(row["checkpoint"]),
+                                         features_of=base.model_id))
+        else:
+            models.append(EvaluatedModel(row["model_id"], row["kind"],
+                                         load_customized_model(row["checkpoint"]),
+                                         shares_text_tower=row["kind"] != "full"))
         runs[row["model_id"]] = row["mlflow_run_id"]
     if len(models) == 1:
         raise ValueError(f"domain {domain} has no customized model: materialize react_model")
-    evaluation = evaluate_domain(registered_domain(store, domain), models, config.batch_size)
+    evaluation = evaluate_domain(registered_domain(store, domain), models, config.batch_size,
+                                 config.probe if config.linear_probe else None)
     n_rows = store_domain_evaluation(store, evaluation, models)
     files = write_clip_benchmark_files(paths.reports / "clip_benchmark", evaluation, models)
     for (model_id, dataset), result in evaluation.zeroshot.items():
@@ -78,7 +106,18 @@ def evaluate_registered_domain(store: Store, paths: ReactPaths, writer: LineageW
         if runs.get(model_id):
             writer.log_metrics(runs[model_id], {f"{domain}.{dataset}.{k.replace('@', '_at_')}": v
                                                 for k, v in recalls.items()})
+    for (model_id, dataset), figures in evaluation.probes.items():
+        if runs.get(model_id):
+            writer.log_metrics(runs[model_id], probe_summary(f"{domain}.{dataset}", figures))
     return EvaluationReport(evaluation, models, n_rows, files)
+
+
+def probe_summary(prefix: str, figures: list) -> dict[str, float]:
+    """Mean over seeds of each (head, setting) probe figure, as MLflow metric names."""
+    groups: dict[str, list[float]] = {}
+    for f in figures:
+        groups.setdefault(f"{prefix}.probe.{f.head}.{f.setting}", []).append(f.value)
+    return {k: sum(v) / len(v) for k, v in groups.items()}
 
 
 def results_markdown(evaluation: DomainEvaluation) -> str:
@@ -106,7 +145,14 @@ def publish_leaderboard(store: Store, paths: ReactPaths) -> PublishedLeaderboard
     board = build_leaderboard(rows, base_model_id=current_base(store).model_id)
     markdown = board.to_markdown()
     md_path, json_path = paths.reports / "leaderboard.md", paths.reports / "leaderboard.json"
-    write_text(md_path, markdown + "\n")
-    write_text(json_path, board.to_json())
     chart = board.render_chart(paths.reports / "leaderboard.png")
-    return PublishedLeaderboard(board, markdown, md_path, json_path, chart)
+    general = {d: [s.name for s in registered_domain(store, d).catalog.general_datasets]
+               for d in sorted({r["domain"] for r in rows})}
+    tables = build_method_tables(store.fetch(select_leaderboard_figures), general)
+    methods_md = methods_markdown(tables)
+    markdown = f"## Methods per domain\n\n{methods_md}\n## Zero-shot per dataset\n\n{markdown}"
+    write_text(md_path, markdown + "\n")
+    write_json(json_path, board.to_dict() | {"methods": methods_dict(tables)})
+    methods_chart = render_methods_chart(tables, paths.reports / "leaderboard_methods.png")
+    return PublishedLeaderboard(board, markdown, md_path, json_path, chart, tables, methods_md,
+                                methods_chart)

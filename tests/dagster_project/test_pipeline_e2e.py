@@ -48,11 +48,39 @@ def test_every_stage_ran_and_the_leaderboard_compares_models(pipeline):
     assert list(timings) == list(STAGES)
     board = json.loads((paths.reports / "leaderboard.json").read_text())
     kinds = {m["model_kind"] for m in board["models"]}
-    assert kinds == {"base", "gated-image"}
-    assert (paths.reports / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert kinds == {"base", "real-prompt", "real-linear", "gated-image"}
+    for chart in ("leaderboard.png", "leaderboard_methods.png"):
+        assert (paths.reports / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (paths.reports / "leaderboard.md").read_text()
     for dataset in ("fashion-test", "digits-test", "emoji-test", "clipart-test"):
         assert dataset in markdown
+    for label in ("base zero-shot + linear probe", "REAL-Prompt",
+                  "REAL-Linear + linear probe (text init)", "REACT gated-image"):
+        assert label in markdown
+
+
+def test_the_methods_leaderboard_has_every_row_and_column(pipeline):
+    paths, _, _, _ = pipeline
+    methods = json.loads((paths.reports / "leaderboard.json").read_text())["methods"]
+    assert [t["domain"] for t in methods] == ["digits", "emoji", "fashion"]
+    for table in methods:
+        assert table["settings"] == ["5-shot", "20-shot", "50-shot", "full"]
+        assert table["general_datasets"] == ["clipart-test"]
+        rows = {(r["method"], r["probe"]): r for r in table["rows"]}
+        for method in ("base", "real-prompt", "real-linear", "gated-image"):
+            plain = rows[(method, None)]
+            assert 0.0 <= plain["zeroshot"] <= 1.0 and 0.0 <= plain["general"] <= 1.0
+            assert plain["trainable_parameters"] >= 0 and plain["seconds"] >= 0
+            for probe in ("logistic", "text-init"):
+                shots = rows[(method, probe)]["shots"]
+                assert set(shots) == set(table["settings"])
+                assert shots["5-shot"]["n_seeds"] == 3 and shots["full"]["n_seeds"] == 1
+        # REAL's baselines keep the base's image tower: the same from-scratch probe figures
+        assert rows[("real-prompt", "logistic")]["shots"] == rows[("base", "logistic")]["shots"]
+        assert rows[("base", None)]["trainable_parameters"] == 0
+        assert rows[("real-prompt", None)]["trainable_parameters"] == 0
+        assert rows[("real-linear", None)]["trainable_parameters"] > 0
+        assert rows[("gated-image", None)]["trainable_parameters"] > 0
 
 
 def test_duckdb_holds_the_lineage_of_every_model(pipeline):
@@ -65,9 +93,12 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
         domains = [r[0] for r in conn.execute(
             "SELECT DISTINCT domain FROM retrievals ORDER BY 1").fetchall()]
         custom = conn.execute("SELECT model_id FROM models WHERE kind = 'gated-image'").fetchall()
+        real = conn.execute("SELECT model_id, retrieval_digest, mlflow_model_uri FROM models "
+                            "WHERE kind IN ('real-prompt', 'real-linear')").fetchall()
     assert all(n > 0 for n in count.values()), count
     assert domains == ["digits", "emoji", "fashion"]
     assert len(custom) == 3
+    assert len(real) == 6 and all(digest and uri for _, digest, uri in real)
     lineage = store.fetch(select_model_lineage, {"model_id": custom[0][0]})[0]
     assert lineage["parent_model_id"] and lineage["retrieval_digest"] and lineage["shards"]
     assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]

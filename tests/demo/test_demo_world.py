@@ -27,6 +27,7 @@ def tiny_config(out_dir: Path, workers: int = 1) -> DemoWorldConfig:
         out_dir=out_dir, samples_per_shard=250, fashion_train_limit=400, fashion_test_limit=50,
         clipart_limit=100, emoji_limit=450, digits_limit=600, clipart_min_per_class=3,
         examples_per_class=2, retrieval_size=30, caption_noise=0.15, workers=workers,
+        train_per_class=10,
     )
 
 
@@ -170,3 +171,41 @@ def test_rebuild_is_deterministic_reused_and_cleans_stale_files(
     assert sorted(p.name for p in (tmp_path / "world-b" / "shards").iterdir()) == [
         "demo-00000.parquet", "demo-00000.tar", "landed-00001.tar"]
     assert rebuilt.manifest["files_changed"] == 2  # eval sets unchanged, only the shard
+
+
+def test_each_target_dataset_has_a_train_split_out_of_the_corpus_and_the_test_set(
+        world: DemoWorld) -> None:
+    catalog = load_domain_catalog(world.spec_path)
+    corpus_hashes = {hashlib.sha256(m["png"]).hexdigest() for m in corpus(world).values()}
+    assert set(world.train_datasets) == {"fashion-train", "digits-train", "emoji-train"}
+    for domain in catalog.domains:
+        dataset = domain.datasets[0]
+        train = dataset.train_split()
+        assert train is not None and train.path.resolve() == world.train_datasets[
+            f"{domain.name}-train"]
+        classes = (train.path / "classes.txt").read_text(encoding="utf-8").splitlines()
+        assert tuple(classes) == domain.classes
+        train_hashes = {hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in train.path.rglob("*.png")}
+        test_hashes = {hashlib.sha256(p.read_bytes()).hexdigest()
+                       for p in dataset.path.rglob("*.png")}
+        assert train_hashes and not train_hashes & test_hashes, domain.name
+        assert not train_hashes & corpus_hashes, domain.name
+    per_class = world.manifest["train_datasets"]["fashion-train"]["per_class"]
+    assert set(per_class.values()) == {10}  # train_per_class of each Fashion-MNIST class
+    digits = world.manifest["train_datasets"]["digits-train"]["per_class"]
+    assert set(digits.values()) == {10}, digits
+    emoji = world.manifest["train_datasets"]["emoji-train"]["per_class"]
+    assert all(n <= 10 for n in emoji.values()) and sum(emoji.values()) > 0
+
+
+def test_the_spec_names_each_class_s_synonyms(world: DemoWorld) -> None:
+    catalog = load_domain_catalog(world.spec_path)
+    fashion, digits = catalog.get("fashion"), catalog.get("digits")
+    assert fashion.names_of("trouser")[:2] == ("trouser", "trousers")
+    assert "pants" in fashion.synonyms["trouser"]
+    assert digits.names_of("one") == ("one", "1")
+    emoji = catalog.get("emoji")
+    assert all(emoji.synonyms.get(c) for c in emoji.classes)
+    assert [d.name for d in catalog.domains] and all(
+        "real-prompt" in d.variants and "real-linear" in d.variants for d in catalog.domains)
