@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from react_assets.sql import insert_pairs
 
 from react_assets.customize.linear_head import LinearHead
 from react_assets.customize.real import (
@@ -18,7 +19,6 @@ from react_assets.customize.real import (
     synonym_counts,
 )
 from react_assets.domains.spec import DomainSpec
-from react_assets.sql import insert_pairs
 
 CAPTIONS = [
     "Women's PANTS for sale", "black pants, size M", "slim-fit pants", "trousers",
