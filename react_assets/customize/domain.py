@@ -19,8 +19,8 @@ from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_ta
 from react_assets.models.base import BaseModelRecord, current_base
 from react_assets.models.factory import create_base_model
 from react_assets.paths import ReactPaths
-from react_assets.retrieve.domain import retrieval_digest
-from react_assets.sql import select_domain_retrievals, upsert_model
+from react_assets.retrieve.sets import latest_retrieval_set, retrieval_set_pair_ids
+from react_assets.sql import select_retrieval_set_pair_ids, upsert_model
 from react_assets.store import Store
 
 log = logging.getLogger(__name__)
@@ -28,21 +28,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetrievalSet:
-    """The training data of a domain: the pair ids retrieved for it and their digest."""
+    """The training data of a domain: one retrieval set's pair ids and the set's digest."""
 
     domain: str
     pair_ids: tuple[int, ...]
-    digest: str
+    digest: str  # the set's digest (domain, settings, base model, pairs): what models record
     query: str
 
     @classmethod
     def of_domain(cls, store: Store, domain: str) -> RetrievalSet:
-        rows = store.fetch(select_domain_retrievals, {"domain": domain})
-        if not rows:
+        """The domain's newest retrieval set."""
+        latest = latest_retrieval_set(store, domain)
+        ids = retrieval_set_pair_ids(store, latest["set_digest"]) if latest else ()
+        if not ids:
             raise ValueError(f"domain {domain!r} has no retrieved pairs: materialize "
                              "retrieved_pairs for it first")
-        ids = tuple(sorted({int(r["pair_id"]) for r in rows}))
-        return cls(domain, ids, retrieval_digest(ids), select_domain_retrievals)
+        return cls(domain, ids, latest["set_digest"], select_retrieval_set_pair_ids)
 
 
 @dataclass
