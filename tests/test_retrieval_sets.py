@@ -7,6 +7,12 @@ import json
 import duckdb
 import pyarrow as pa
 import pytest
+from react_assets.sql import (
+    count_domain_retrievals_by_class,
+    insert_pairs,
+    select_retrieval_sets,
+    upsert_model,
+)
 
 from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
@@ -17,12 +23,6 @@ from react_assets.retrieve.sets import (
     retrieval_digest,
     retrieval_set_pair_ids,
     store_retrieval_set,
-)
-from react_assets.sql import (
-    count_domain_retrievals_by_class,
-    insert_pairs,
-    select_retrieval_sets,
-    upsert_model,
 )
 from react_assets.store import Store
 
