@@ -123,3 +123,35 @@ def _encode(
     ]
     model.train(was_training)
     return torch.cat(chunks)
+
+
+AUGMENTATIONS = ("open_clip", "official")
+
+
+def official_train_transform(preprocess_cfg: dict) -> Callable:
+    """The official REACT recipe's train augmentation, built by timm's own ``create_transform``.
+
+    Random resized crop (scale 0.08-1, bicubic), horizontal flip 0.5, colour jitter 0.4,
+    RandAugment ``rand-m9-mstd0.5-inc1``, random erasing 0.25 (per-pixel noise), normalised with
+    the model's mean and std. timm itself leaves colour jitter out when RandAugment is on (its
+    ``force_color_jitter`` is False), so, as in the official code, the jitter value is passed but
+    no ColorJitter runs.
+    """
+    from timm.data import create_transform  # only the official recipe needs timm
+
+    return create_transform(
+        input_size=tuple(preprocess_cfg["size"]), is_training=True, scale=(0.08, 1.0),
+        hflip=0.5, color_jitter=0.4, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25,
+        re_mode="pixel", interpolation="bicubic", mean=tuple(preprocess_cfg["mean"]),
+        std=tuple(preprocess_cfg["std"]),
+    )
+
+
+def train_transform(augmentation: str, model: nn.Module, open_clip_train: Callable) -> Callable:
+    """The train transform of ``augmentation``: open_clip's own (``open_clip_train``, the base
+    model's light crop) or the official recipe's timm pipeline for ``model``'s image size."""
+    if augmentation == "open_clip":
+        return open_clip_train
+    if augmentation == "official":
+        return official_train_transform(model.visual.preprocess_cfg)
+    raise ValueError(f"augmentation {augmentation!r}: expected one of {AUGMENTATIONS}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from react_assets.corpus.pairs import read_pairs
+from react_assets.customize.data import train_transform
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.customize.saved import save_customization
@@ -67,11 +68,13 @@ def customize_domain(
     train_config: TrainConfig,
     out_dir: Path,
     on_log: Callable[[int, float, float], None] | None = None,
+    augmentation: str = "open_clip",
 ) -> CustomizedModel:
     """Train ``customization`` of the base model on the domain's retrieved pairs and save it.
 
     A killed run resumes from ``out_dir/train`` (the training checkpoints); only the trainable
     tensors and the config that rebuilds the whole model are saved, under ``out_dir/model``.
+    ``augmentation``: the train transform (:func:`react_assets.customize.data.train_transform`).
     """
     retrieval = RetrievalSet.of_domain(store, domain)
     _, images, captions = read_pairs(store, retrieval.pair_ids)
@@ -79,7 +82,8 @@ def customize_domain(
     model = customize_model(bundle.model, customization)
     log.info("customizing %s (%s) on %d retrieved pairs", domain, customization.variant,
              len(images))
-    result = train_contrastive(model, images, captions, bundle.tokenizer, bundle.preprocess_train,
+    transform = train_transform(augmentation, model, bundle.preprocess_train)
+    result = train_contrastive(model, images, captions, bundle.tokenizer, transform,
                                train_config, checkpoint_dir=out_dir / "train", on_log=on_log)
     folder = out_dir / "model"
     model_id = save_customization(model, customization, base.config, folder,
@@ -118,10 +122,14 @@ def record_customization(
     return ref
 
 
-def config_params(customization: CustomizationConfig, train: TrainConfig) -> dict:
+def config_params(customization: CustomizationConfig, train: TrainConfig,
+                  recipe: CustomizationRecipe | None = None) -> dict:
     """The full configuration of a customization, as nested params for MLflow."""
-    return {"customization": dataclasses.asdict(customization),
-            "train": dataclasses.asdict(train)}
+    params = {"customization": dataclasses.asdict(customization),
+              "train": dataclasses.asdict(train)}
+    if recipe is not None:
+        params["recipe"] = {"augmentation": recipe.augmentation}
+    return params
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,7 @@ def customize_registered_domain(
     recorded = []
     for variant in variants or spec.variants or ["gated-image"]:
         customization, train = recipe.customization(variant), recipe.train(variant)
-        params = config_params(customization, train)
+        params = config_params(customization, train, recipe)
         tags = pipeline_tags(dagster_run_id=dagster_run_id, partition=domain,
                              code_version=code_version)
         with writer.start_run(f"react_model/{domain}/{variant}", params=params, tags=tags) as run:
@@ -165,6 +173,7 @@ def customize_registered_domain(
                 paths.customization(base.model_id, domain, variant),
                 on_log=None if on_log is None else (
                     lambda step, loss, lr, variant=variant: on_log(variant, step, loss, lr)),
+                augmentation=recipe.augmentation,
             )
             ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
         recorded.append(RecordedCustomization(made, run.run_id, ref))

@@ -35,6 +35,9 @@ CHECKPOINT_NAME = "last.pt"
 _RUNTIME_FIELDS = ("log_every", "checkpoint_every", "num_workers", "text_batch_size", "device")
 # One batch on the device: pixels (B, 3, H, W), then cached text features (B, D) or tokens (B, T).
 _Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+# Mixed precision: "auto" = bf16 autocast on CUDA, none on CPU; "on" = autocast on any device
+# (bf16 on CPU and on CUDA that supports it, else fp16 with a gradient scaler); "off" = float32.
+AMP_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,11 @@ class TrainConfig:
     cache_text_features: bool = True  # only used when the text tower is locked
     text_batch_size: int = 256
     device: str = "auto"  # "auto" = cuda when available, else cpu
+    amp: str = "auto"  # one of AMP_MODES
 
     def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"TrainConfig.amp={self.amp!r}: expected one of {AMP_MODES}")
         for name in ("epochs", "batch_size", "log_every", "checkpoint_every", "text_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)}: must be >= 1")
@@ -107,12 +113,23 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``amp`` on ``device`` (None: no autocast)."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
 def _trajectory_config(config: TrainConfig) -> dict:
     """The config fields that shape the run; a checkpoint resumes only under the same values."""
     values = asdict(config)
     for name in _RUNTIME_FIELDS:
         values.pop(name)
     values["betas"] = list(values["betas"])
+    if values["amp"] == "auto":  # checkpoints written before the field existed still resume
+        values.pop("amp")
     return values
 
 
@@ -122,10 +139,11 @@ def _step(
     text_f: torch.Tensor | None,
     tokens: torch.Tensor | None,
     text_grad: bool,
-    use_amp: bool,
+    dtype: torch.dtype | None,
 ) -> torch.Tensor:
     """The loss of one batch: images (B, 3, H, W) against cached features or tokens (B, T)."""
-    with torch.autocast(device_type=pixels.device.type, dtype=torch.bfloat16, enabled=use_amp):
+    with torch.autocast(device_type=pixels.device.type, dtype=dtype or torch.bfloat16,
+                        enabled=dtype is not None):
         image_f = model.encode_image(pixels, normalize=True)  # (B, D)
         if text_f is None:
             with torch.set_grad_enabled(text_grad):
@@ -145,6 +163,7 @@ class _Run:
     ckpt: Path | None
     start: int  # the step it starts (or resumes) at
     history: dict[str, list[float]]  # loss and lr of every step since step 0
+    scaler: torch.amp.GradScaler | None = None  # fp16 autocast only
 
 
 def _check_pairs(images: Sequence[bytes], captions: Sequence[str]) -> None:
@@ -192,10 +211,17 @@ def _device_batches(
 def _optimizer_step(run: _Run, loss: torch.Tensor, trainable: list[nn.Parameter]) -> None:
     """Backpropagate ``loss``, then step the optimizer and the lr schedule."""
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler = run.scaler
+    (scaler.scale(loss) if scaler else loss).backward()
+    if scaler:
+        scaler.unscale_(run.optimizer)
     if run.config.grad_clip_norm is not None:
         nn.utils.clip_grad_norm_(trainable, run.config.grad_clip_norm)
-    run.optimizer.step()
+    if scaler:
+        scaler.step(run.optimizer)
+        scaler.update()
+    else:
+        run.optimizer.step()
     run.scheduler.step()
 
 
@@ -203,7 +229,7 @@ def _train_steps(
     run: _Run,
     batches: Iterator[_Batch],
     text_grad: bool,
-    use_amp: bool,
+    dtype: torch.dtype | None,
     on_log: Callable[[int, float, float], None] | None,
 ) -> int:
     """Train on every batch, checkpointing and logging as configured; returns the last step."""
@@ -213,7 +239,7 @@ def _train_steps(
     step = run.start
     progress = tqdm(total=run.total, initial=run.start, desc="train", unit="step")
     for pixels, text_f, tokens in batches:
-        loss = _step(model, pixels, text_f, tokens, text_grad, use_amp)
+        loss = _step(model, pixels, text_f, tokens, text_grad, dtype)
         lr = run.scheduler.get_last_lr()[0]
         _optimizer_step(run, loss, trainable)
         if logit_scale_trains:  # as CLIP: the temperature never exceeds 100
@@ -251,9 +277,11 @@ def train_contrastive(
     """
     _check_pairs(images, captions)
     device = _resolve_device(config.device)
-    use_amp = device.type == "cuda"
+    dtype = amp_dtype(config.amp, device)
     model.to(device)
     run = _start_run(model, len(images), config, checkpoint_dir)
+    if dtype == torch.float16:
+        run.scaler = torch.amp.GradScaler(device.type)
     text_grad = any(p.requires_grad for p in _text_parameters(model))
     t_cache = time.perf_counter()
     bank = None
@@ -267,12 +295,12 @@ def train_contrastive(
         ImageDataset(images, preprocess_train),
         batch_sampler=plan,
         num_workers=config.num_workers,
-        pin_memory=use_amp,
+        pin_memory=device.type == "cuda",
     )
     _set_train_mode(model)
     t0 = time.perf_counter()
     step = _train_steps(
-        run, _device_batches(loader, bank, tokenizer, captions, device), text_grad, use_amp, on_log
+        run, _device_batches(loader, bank, tokenizer, captions, device), text_grad, dtype, on_log
     )
     elapsed = time.perf_counter() - t0
     model.eval()
