@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -14,7 +15,12 @@ from react_assets.customize.data import train_transform
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.customize.saved import save_customization
-from react_assets.customize.train import TrainConfig, TrainResult, train_contrastive
+from react_assets.customize.train import (
+    TrainConfig,
+    TrainResult,
+    train_contrastive,
+    trajectory_config,
+)
 from react_assets.domains.registry import registered_domain
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
 from react_assets.models.base import BaseModelRecord, current_base
@@ -70,13 +76,17 @@ def customize_domain(
     on_log: Callable[[int, float, float], None] | None = None,
     augmentation: str = "open_clip",
 ) -> CustomizedModel:
-    """Train ``customization`` of the base model on the domain's retrieved pairs and save it.
+    """Train ``customization`` of the base model on the domain's newest retrieval set, save it.
 
-    A killed run resumes from ``out_dir/train`` (the training checkpoints); only the trainable
-    tensors and the config that rebuilds the whole model are saved, under ``out_dir/model``.
-    ``augmentation``: the train transform (:func:`react_assets.customize.data.train_transform`).
+    Each distinct run (retrieval set, customization, trajectory settings, augmentation) has its
+    own folder ``out_dir/<run key>``, so a model trained earlier is never overwritten and never
+    resumed from: a killed run resumes from ``<run key>/train`` (the training checkpoints); only
+    the trainable tensors and the config that rebuilds the whole model are saved, under
+    ``<run key>/model``. ``augmentation``: the train transform
+    (:func:`react_assets.customize.data.train_transform`).
     """
     retrieval = RetrievalSet.of_domain(store, domain)
+    out_dir = out_dir / run_key(retrieval.digest, customization, train_config, augmentation)
     _, images, captions = read_pairs(store, retrieval.pair_ids)
     bundle = create_base_model(base.config)
     model = customize_model(bundle.model, customization)
@@ -90,6 +100,14 @@ def customize_domain(
                                   name=f"react-{domain}-{customization.variant}")
     return CustomizedModel(model_id, base.model_id, domain, customization.variant, folder, result,
                            retrieval)
+
+
+def run_key(retrieval_digest: str, customization: CustomizationConfig, train: TrainConfig,
+            augmentation: str) -> str:
+    """16 hex digits naming one training run: what it trains on, what and how."""
+    identity = {"retrieval": retrieval_digest, "customization": dataclasses.asdict(customization),
+                "train": trajectory_config(train), "augmentation": augmentation}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def record_customization(

@@ -122,7 +122,7 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def _trajectory_config(config: TrainConfig) -> dict:
+def trajectory_config(config: TrainConfig) -> dict:
     """The config fields that shape the run; a checkpoint resumes only under the same values."""
     values = asdict(config)
     for name in _RUNTIME_FIELDS:
@@ -188,7 +188,7 @@ def _start_run(
     start, history = 0, {"losses": [], "lrs": []}
     if ckpt is not None and ckpt.is_file():
         start, history = load_training_state(
-            ckpt, model, optimizer, scheduler, _trajectory_config(config)
+            ckpt, model, optimizer, scheduler, trajectory_config(config)
         )
     return _Run(model, optimizer, scheduler, config, total, ckpt, start, history)
 
@@ -250,7 +250,7 @@ def _train_steps(
         run.history["lrs"].append(float(lr))
         progress.update(1)
         if run.ckpt is not None and (step % config.checkpoint_every == 0 or step == run.total):
-            trajectory = _trajectory_config(config)
+            trajectory = trajectory_config(config)
             save_training_state(
                 run.ckpt, model, run.optimizer, run.scheduler, step, run.history, trajectory
             )
