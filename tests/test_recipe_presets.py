@@ -60,6 +60,19 @@ def test_the_official_preset_builds_timms_augmentation_exactly():
     assert transform(image).shape == (3, 32, 32)
 
 
+def test_the_official_augmentation_survives_its_zero_bit_posterize_draws():
+    """RandAugment's magnitude 10 asks Pillow for 0 bits (Pillow 13 raises): a black image."""
+    bundle, model = _customized(recipe_preset("official"), "gated-image")
+    rand = train_transform("official", model, bundle.preprocess_train).transforms[2]
+    posterize = next(op for op in rand.ops if op.name == "PosterizeIncreasing")
+    image = Image.new("RGB", (32, 32), (200, 120, 40))
+    posterize.op.prob, posterize.op.magnitude, posterize.op.magnitude_std = 1.0, 10, 0
+    assert np.asarray(posterize(image)).max() == 0
+    torch.manual_seed(0)
+    for _ in range(300):  # every op at random magnitudes around 9 never raises
+        rand(image)
+
+
 @pytest.mark.parametrize("variant, lr", [("gated-image", 5e-4), ("locked-text", 5e-5)])
 def test_the_official_preset_trains_the_described_set_with_the_logit_scale(variant, lr):
     recipe = recipe_preset("official")
@@ -120,3 +133,14 @@ def test_an_official_run_trains_and_clamps_the_logit_scale_under_bf16_autocast(t
     save_customization(model, recipe.customization("gated-image"), TINY, folder, name="t")
     reloaded = load_customized_model(folder).model
     assert torch.equal(reloaded.logit_scale, model.logit_scale.detach().cpu())
+
+
+def test_the_official_augmentation_is_a_function_of_the_sample_seed():
+    """timm draws from Python's and numpy's RNGs: the data feed seeds them per sample too."""
+    from react_assets.customize.data import ImageDataset
+
+    bundle, model = _customized(recipe_preset("official"), "gated-image")
+    transform = train_transform("official", model, bundle.preprocess_train)
+    data = ImageDataset([_png((200, 30, 30), np.random.default_rng(1))], transform)
+    first, again, other = data[(0, 11)][0], data[(0, 11)][0], data[(0, 12)][0]
+    assert torch.equal(first, again) and not torch.equal(first, other)
