@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from react_assets import schema_migration
 from react_assets.sql import SCHEMA, Statement
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,13 @@ class Store:
             conn.execute("COMMIT")
 
     def apply_schema(self) -> None:
-        """Create every table and view that does not exist yet (idempotent)."""
+        """Create every table and view that does not exist yet (idempotent); upgrade the tables of
+        an older layout first (:mod:`react_assets.schema_migration`)."""
         with self.transaction() as conn:
+            upgrades = schema_migration.before_schema(conn)
             for statement in SCHEMA:
                 conn.execute(statement)
+            schema_migration.after_schema(conn, upgrades)
 
     def execute(self, statement: Statement, params: dict[str, Any] | None = None) -> None:
         """Run one statement with bound parameters in its own transaction."""

@@ -14,7 +14,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "react_assets"
 STAGES = ("corpus", "embed", "index", "domains", "retrieve", "customize", "evaluate")
 # Shared infrastructure: imported by any stage, imports no stage.
 INFRASTRUCTURE = ("atomic", "paths", "hashing", "store", "sql", "contracts", "lineage", "run_params",
-                  "models")
+                  "models", "schema_migration")
 DEMO = "demo"  # builds the offline world from infrastructure alone
 
 SCRIPT = """

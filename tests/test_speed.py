@@ -41,8 +41,8 @@ def test_bf16_auto_follows_the_device_and_the_cpu_flags():
     assert bf16_enabled("on", "cpu", frozenset()) and not bf16_enabled("off", "cuda")
     with pytest.raises(ValueError, match="bf16='fast'"):
         bf16_enabled("fast", "cpu")
-    with pytest.raises(ValueError, match="TrainConfig.bf16"):
-        TrainConfig(bf16="yes")
+    with pytest.raises(ValueError, match="TrainConfig.amp"):
+        TrainConfig(amp="yes")
 
 
 def test_machine_description_records_cores_flags_and_threads():

@@ -1,22 +1,27 @@
 """Customization stage: gated blocks (and baselines) trained per domain on its retrieved pairs."""
 
 import dagster as dg
+from pydantic import Field
 
 from dagster_project.assets.retrieval import retrieved_pairs
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.customize.domain import customize_registered_domain
-from react_assets.customize.recipe import CustomizationRecipe
+from react_assets.customize.recipe import CustomizationRecipe, recipe_preset
 
-REACT_MODEL_CODE_VERSION = "1"
+REACT_MODEL_CODE_VERSION = "2"  # 2: gated blocks keep PyTorch's default init
 
 
 class ReactModelConfig(dg.Config):
     """Which variants to train and the recipe. ``variants`` left empty: the domain spec's
-    ``variants``, else gated-image alone; other fields left empty: the library's recipe."""
+    ``variants``, else gated-image alone; ``preset`` names the recipe (``demo``, tuned for the
+    demo world, or ``official``, the REACT paper's); other fields left empty: the preset's."""
 
     variants: list[str] | None = None
+    preset: str = Field(default="demo", description="recipe preset: 'demo' (tuned for the demo "
+                        "world) or 'official' (the REACT paper's: timm augmentation, logit scale "
+                        "trained, warmup 5000, lr 5e-4 / 5e-5 locked-text, mixed precision)")
     num_gated_blocks: int | None = override(CustomizationRecipe, "num_gated_blocks",
                                             "gated blocks added to the image tower", ge=1)
     epochs: int | None = override(CustomizationRecipe, "epochs", "passes over the pairs", ge=1)
@@ -50,12 +55,12 @@ def react_model(
     """The base CLIP customized for one domain: gated blocks trained on its retrieved pairs."""
     recorded = customize_registered_domain(
         react_home.store(), react_home.paths(), mlflow.writer(), context.partition_key,
-        library_config(config, CustomizationRecipe()), config.variants,
+        library_config(config, recipe_preset(config.preset)), config.variants,
         dagster_run_id=context.run_id, code_version=REACT_MODEL_CODE_VERSION,
         on_log=lambda variant, step, loss, lr: context.log.info(
             f"{variant} step {step} loss {loss:.4f} lr {lr:.2e}"),
     )
-    metadata: dict = {"base_model_id": recorded[0].made.base_model_id}
+    metadata: dict = {"base_model_id": recorded[0].made.base_model_id, "preset": config.preset}
     for done in recorded:
         made, losses = done.made, done.made.train.losses
         metadata.update({

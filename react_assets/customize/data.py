@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,9 +38,18 @@ class ImageDataset(Dataset):
                 image = img.convert("RGB")
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             raise ValueError(f"training image {index}: cannot decode its bytes ({err})") from err
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed)
-            return self.preprocess(image), index
+        # torchvision draws from torch's RNG, timm's augmentations from Python's and numpy's
+        # global ones: all three are seeded per sample, and restored after.
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed)
+                random.seed(sample_seed)
+                np.random.seed(sample_seed)
+                return self.preprocess(image), index
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 class BatchPlan(Sampler):
@@ -113,3 +123,61 @@ def _encode(
     table = encode_texts(model, tokenizer, texts, batch_size, device)
     model.train(was_training)
     return table
+
+
+AUGMENTATIONS = ("open_clip", "official")
+
+
+def official_train_transform(preprocess_cfg: dict) -> Callable:
+    """The official REACT recipe's train augmentation, built by timm's own ``create_transform``.
+
+    Random resized crop (scale 0.08-1, bicubic), horizontal flip 0.5, colour jitter 0.4,
+    RandAugment ``rand-m9-mstd0.5-inc1``, random erasing 0.25 (per-pixel noise), normalised with
+    the model's mean and std. timm itself leaves colour jitter out when RandAugment is on (its
+    ``force_color_jitter`` is False), so, as in the official code, the jitter value is passed but
+    no ColorJitter runs.
+    """
+    from timm.data import create_transform  # only the official recipe needs timm
+    from timm.data.auto_augment import RandAugment
+
+    transform = create_transform(
+        input_size=tuple(preprocess_cfg["size"]), is_training=True, scale=(0.08, 1.0),
+        hflip=0.5, color_jitter=0.4, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25,
+        re_mode="pixel", interpolation="bicubic", mean=tuple(preprocess_cfg["mean"]),
+        std=tuple(preprocess_cfg["std"]),
+    )
+    for step in transform.transforms:
+        if isinstance(step, RandAugment):
+            step.ops = [_ZeroBitPosterize(op) if op.name == "PosterizeIncreasing" else op
+                        for op in step.ops]
+    return transform
+
+
+class _ZeroBitPosterize:
+    """timm's PosterizeIncreasing op, unchanged but for its magnitude-10 draws: they ask Pillow to
+    keep 0 bits, which Pillow 13 rejects (ValueError) and older Pillow answered with a black
+    image; this gives that black image, so the official augmentation never fails a batch."""
+
+    def __init__(self, op: Callable) -> None:
+        self.op = op
+
+    def __getattr__(self, name: str):
+        return getattr(self.op, name)
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        try:
+            return self.op(img)
+        except ValueError as err:
+            if "bits must be" not in str(err):
+                raise
+            return Image.new(img.mode, img.size)
+
+
+def train_transform(augmentation: str, model: nn.Module, open_clip_train: Callable) -> Callable:
+    """The train transform of ``augmentation``: open_clip's own (``open_clip_train``, the base
+    model's light crop) or the official recipe's timm pipeline for ``model``'s image size."""
+    if augmentation == "open_clip":
+        return open_clip_train
+    if augmentation == "official":
+        return official_train_transform(model.visual.preprocess_cfg)
+    raise ValueError(f"augmentation {augmentation!r}: expected one of {AUGMENTATIONS}")

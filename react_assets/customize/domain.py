@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -10,20 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from react_assets.corpus.pairs import read_pairs
+from react_assets.customize.data import train_transform
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.real import CONFIG_FILE as REAL_CONFIG
 from react_assets.customize.real import RealConfig, build_real_linear, build_real_prompt
 from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.customize.saved import CUSTOMIZATION_CONFIG, save_customization
-from react_assets.customize.train import TrainConfig, TrainResult, train_contrastive
+from react_assets.customize.train import (
+    TrainConfig,
+    TrainResult,
+    train_contrastive,
+    trajectory_config,
+)
 from react_assets.domains.registry import registered_domain
 from react_assets.domains.settings import BASELINES
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
 from react_assets.models.base import BaseModelRecord, current_base
 from react_assets.models.factory import create_base_model
 from react_assets.paths import ReactPaths
-from react_assets.retrieve.domain import retrieval_digest
-from react_assets.sql import select_domain_retrievals, upsert_model
+from react_assets.retrieve.sets import latest_retrieval_set, retrieval_set_pair_ids
+from react_assets.sql import select_retrieval_set_pair_ids, upsert_model
 from react_assets.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,21 +38,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetrievalSet:
-    """The training data of a domain: the pair ids retrieved for it and their digest."""
+    """The training data of a domain: one retrieval set's pair ids and the set's digest."""
 
     domain: str
     pair_ids: tuple[int, ...]
-    digest: str
+    digest: str  # the set's digest (domain, settings, base model, pairs): what models record
     query: str
 
     @classmethod
     def of_domain(cls, store: Store, domain: str) -> RetrievalSet:
-        rows = store.fetch(select_domain_retrievals, {"domain": domain})
-        if not rows:
+        """The domain's newest retrieval set."""
+        latest = latest_retrieval_set(store, domain)
+        ids = retrieval_set_pair_ids(store, latest["set_digest"]) if latest else ()
+        if not ids:
             raise ValueError(f"domain {domain!r} has no retrieved pairs: materialize "
                              "retrieved_pairs for it first")
-        ids = tuple(sorted({int(r["pair_id"]) for r in rows}))
-        return cls(domain, ids, retrieval_digest(ids), select_domain_retrievals)
+        return cls(domain, ids, latest["set_digest"], select_retrieval_set_pair_ids)
 
 
 @dataclass
@@ -69,28 +77,44 @@ def customize_domain(
     train_config: TrainConfig,
     out_dir: Path,
     on_log: Callable[[int, float, float], None] | None = None,
+    augmentation: str = "open_clip",
 ) -> CustomizedModel:
-    """Train ``customization`` of the base model on the domain's retrieved pairs and save it.
+    """Train ``customization`` of the base model on the domain's newest retrieval set, save it.
 
-    A killed run resumes from ``out_dir/train`` (the training checkpoints); only the trainable
-    tensors and the config that rebuilds the whole model are saved, under ``out_dir/model``.
-    Text features and decoded pixels of the pairs are cached beside it, in
-    ``out_dir.parent/input-cache``: the domain's other variants reuse them.
+    Each distinct run (retrieval set, customization, trajectory settings, augmentation) has its
+    own folder ``out_dir/<run key>``, so a model trained earlier is never overwritten and never
+    resumed from: a killed run resumes from ``<run key>/train`` (the training checkpoints); only
+    the trainable tensors and the config that rebuilds the whole model are saved, under
+    ``<run key>/model``. ``augmentation``: the train transform
+    (:func:`react_assets.customize.data.train_transform`).
+    Text features and decoded pixels of the pairs are cached in ``out_dir.parent/input-cache``
+    (named by the digest of their inputs): the domain's other variants and runs reuse them.
     """
     retrieval = RetrievalSet.of_domain(store, domain)
+    cache_dir = out_dir.parent / "input-cache"
+    out_dir = out_dir / run_key(retrieval.digest, customization, train_config, augmentation)
     _, images, captions = read_pairs(store, retrieval.pair_ids)
     bundle = create_base_model(base.config)
     model = customize_model(bundle.model, customization)
     log.info("customizing %s (%s) on %d retrieved pairs", domain, customization.variant,
              len(images))
-    result = train_contrastive(model, images, captions, bundle.tokenizer, bundle.preprocess_train,
+    transform = train_transform(augmentation, model, bundle.preprocess_train)
+    result = train_contrastive(model, images, captions, bundle.tokenizer, transform,
                                train_config, checkpoint_dir=out_dir / "train", on_log=on_log,
-                               cache_dir=out_dir.parent / "input-cache")
+                               cache_dir=cache_dir)
     folder = out_dir / "model"
     model_id = save_customization(model, customization, base.config, folder,
                                   name=f"react-{domain}-{customization.variant}")
     return CustomizedModel(model_id, base.model_id, domain, customization.variant, folder, result,
                            retrieval)
+
+
+def run_key(retrieval_digest: str, customization: CustomizationConfig, train: TrainConfig,
+            augmentation: str) -> str:
+    """16 hex digits naming one training run: what it trains on, what and how."""
+    identity = {"retrieval": retrieval_digest, "customization": dataclasses.asdict(customization),
+                "train": trajectory_config(train), "augmentation": augmentation}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def record_customization(
@@ -152,10 +176,14 @@ def make_real_baseline(store: Store, paths: ReactPaths, base: BaseModelRecord, d
     return CustomizedModel(made.model_id, base.model_id, domain, kind, folder, result, retrieval)
 
 
-def config_params(customization: CustomizationConfig, train: TrainConfig) -> dict:
+def config_params(customization: CustomizationConfig, train: TrainConfig,
+                  recipe: CustomizationRecipe | None = None) -> dict:
     """The full configuration of a customization, as nested params for MLflow."""
-    return {"customization": dataclasses.asdict(customization),
-            "train": dataclasses.asdict(train)}
+    params = {"customization": dataclasses.asdict(customization),
+              "train": dataclasses.asdict(train)}
+    if recipe is not None:
+        params["recipe"] = {"augmentation": recipe.augmentation}
+    return params
 
 
 @dataclass(frozen=True)
@@ -201,13 +229,14 @@ def customize_registered_domain(
             recorded.append(RecordedCustomization(made, run.run_id, ref))
             continue
         customization, train = recipe.customization(variant), recipe.train(variant)
-        params = config_params(customization, train)
+        params = config_params(customization, train, recipe)
         with writer.start_run(f"react_model/{domain}/{variant}", params=params, tags=tags) as run:
             made = customize_domain(
                 store, base, domain, customization, train,
                 paths.customization(base.model_id, domain, variant),
                 on_log=None if on_log is None else (
                     lambda step, loss, lr, variant=variant: on_log(variant, step, loss, lr)),
+                augmentation=recipe.augmentation,
             )
             ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
         recorded.append(RecordedCustomization(made, run.run_id, ref))

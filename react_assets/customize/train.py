@@ -30,7 +30,7 @@ from react_assets.customize.optim import (
     trainable_parameters,
 )
 from react_assets.customize.pixels import TensorAugment, cached_batches, pixel_cache
-from react_assets.models.hardware import BF16_MODES, bf16_enabled
+from react_assets.models.hardware import bf16_enabled
 
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the trajectory, so they may differ between a run and its resume.
@@ -38,6 +38,10 @@ _RUNTIME_FIELDS = ("log_every", "checkpoint_every", "num_workers", "text_batch_s
                    "threads")
 # One batch on the device: pixels (B, 3, H, W), then cached text features (B, D) or tokens (B, T).
 _Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+# Mixed precision: "auto" = autocast where it pays (CUDA, and CPUs with native bf16 units:
+# AVX512-BF16 or AMX), else float32; "on" = autocast on any device (bf16 on CPU and on CUDA that
+# supports it, else fp16 with a gradient scaler); "off" = float32.
+AMP_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,18 @@ class TrainConfig:
     cache_text_features: bool = True  # only used when the text tower is locked
     text_batch_size: int = 256
     device: str = "auto"  # "auto" = cuda when available, else cpu
-    # bf16 autocast: "auto" = on for CUDA and for CPUs with AVX512-BF16 or AMX, else off.
-    bf16: str = "auto"
     # Decode each image once into a uint8 cache and augment on tensors (when the train transform
     # is open_clip's RandomResizedCrop + Normalize); False: PIL per sample in DataLoader workers.
     pixel_cache: bool = True
     threads: int | None = None  # torch intra-op threads while training; None: leave as set
+    amp: str = "auto"  # one of AMP_MODES
 
     def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"TrainConfig.amp={self.amp!r}: expected one of {AMP_MODES}")
         for name in ("epochs", "batch_size", "log_every", "checkpoint_every", "text_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)}: must be >= 1")
-        if self.bf16 not in BF16_MODES:
-            raise ValueError(f"TrainConfig.bf16={self.bf16!r}: expected one of {BF16_MODES}")
         if self.batch_size < 2:
             raise ValueError("TrainConfig.batch_size must be >= 2 for a contrastive loss")
 
@@ -118,12 +121,23 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _trajectory_config(config: TrainConfig) -> dict:
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``amp`` on ``device`` (None: no autocast)."""
+    if amp == "off" or (amp == "auto" and not bf16_enabled("auto", device)):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def trajectory_config(config: TrainConfig) -> dict:
     """The config fields that shape the run; a checkpoint resumes only under the same values."""
     values = asdict(config)
     for name in _RUNTIME_FIELDS:
         values.pop(name)
     values["betas"] = list(values["betas"])
+    if values["amp"] == "auto":  # checkpoints written before the field existed still resume
+        values.pop("amp")
     return values
 
 
@@ -133,10 +147,11 @@ def _step(
     text_f: torch.Tensor | None,
     tokens: torch.Tensor | None,
     text_grad: bool,
-    use_amp: bool,
+    dtype: torch.dtype | None,
 ) -> torch.Tensor:
     """The loss of one batch: images (B, 3, H, W) against cached features or tokens (B, T)."""
-    with torch.autocast(device_type=pixels.device.type, dtype=torch.bfloat16, enabled=use_amp):
+    with torch.autocast(device_type=pixels.device.type, dtype=dtype or torch.bfloat16,
+                        enabled=dtype is not None):
         image_f = model.encode_image(pixels, normalize=True)  # (B, D)
         if text_f is None:
             with torch.set_grad_enabled(text_grad):
@@ -156,6 +171,7 @@ class _Run:
     ckpt: Path | None
     start: int  # the step it starts (or resumes) at
     history: dict[str, list[float]]  # loss and lr of every step since step 0
+    scaler: torch.amp.GradScaler | None = None  # fp16 autocast only
 
 
 def _check_pairs(images: Sequence[bytes], captions: Sequence[str]) -> None:
@@ -180,7 +196,7 @@ def _start_run(
     start, history = 0, {"losses": [], "lrs": []}
     if ckpt is not None and ckpt.is_file():
         start, history = load_training_state(
-            ckpt, model, optimizer, scheduler, _trajectory_config(config)
+            ckpt, model, optimizer, scheduler, trajectory_config(config)
         )
     return _Run(model, optimizer, scheduler, config, total, ckpt, start, history)
 
@@ -203,10 +219,17 @@ def _device_batches(
 def _optimizer_step(run: _Run, loss: torch.Tensor, trainable: list[nn.Parameter]) -> None:
     """Backpropagate ``loss``, then step the optimizer and the lr schedule."""
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler = run.scaler
+    (scaler.scale(loss) if scaler else loss).backward()
+    if scaler:
+        scaler.unscale_(run.optimizer)
     if run.config.grad_clip_norm is not None:
         nn.utils.clip_grad_norm_(trainable, run.config.grad_clip_norm)
-    run.optimizer.step()
+    if scaler:
+        scaler.step(run.optimizer)
+        scaler.update()
+    else:
+        run.optimizer.step()
     run.scheduler.step()
 
 
@@ -214,7 +237,7 @@ def _train_steps(
     run: _Run,
     batches: Iterator[_Batch],
     text_grad: bool,
-    use_amp: bool,
+    dtype: torch.dtype | None,
     on_log: Callable[[int, float, float], None] | None,
 ) -> int:
     """Train on every batch, checkpointing and logging as configured; returns the last step."""
@@ -224,7 +247,7 @@ def _train_steps(
     step = run.start
     progress = tqdm(total=run.total, initial=run.start, desc="train", unit="step")
     for pixels, text_f, tokens in batches:
-        loss = _step(model, pixels, text_f, tokens, text_grad, use_amp)
+        loss = _step(model, pixels, text_f, tokens, text_grad, dtype)
         lr = run.scheduler.get_last_lr()[0]
         _optimizer_step(run, loss, trainable)
         if logit_scale_trains:  # as CLIP: the temperature never exceeds 100
@@ -235,7 +258,7 @@ def _train_steps(
         run.history["lrs"].append(float(lr))
         progress.update(1)
         if run.ckpt is not None and (step % config.checkpoint_every == 0 or step == run.total):
-            trajectory = _trajectory_config(config)
+            trajectory = trajectory_config(config)
             save_training_state(
                 run.ckpt, model, run.optimizer, run.scheduler, step, run.history, trajectory
             )
@@ -277,11 +300,13 @@ def train_contrastive(
     """
     _check_pairs(images, captions)
     device = _resolve_device(config.device)
-    use_amp = bf16_enabled(config.bf16, device)
+    dtype = amp_dtype(config.amp, device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     model.to(device)
     run = _start_run(model, len(images), config, checkpoint_dir)
+    if dtype == torch.float16:
+        run.scaler = torch.amp.GradScaler(device.type)
     cache_dir = checkpoint_dir if cache_dir is None else cache_dir
     text_grad = any(p.requires_grad for p in _text_parameters(model))
     t_cache = time.perf_counter()
@@ -296,7 +321,7 @@ def train_contrastive(
     _set_train_mode(model)
     t0 = time.perf_counter()
     step = _train_steps(
-        run, _device_batches(loader, bank, tokenizer, captions, device), text_grad, use_amp, on_log
+        run, _device_batches(loader, bank, tokenizer, captions, device), text_grad, dtype, on_log
     )
     elapsed = time.perf_counter() - t0
     model.eval()

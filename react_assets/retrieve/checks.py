@@ -1,4 +1,5 @@
-"""Data contracts of a domain's retrieved pairs."""
+"""Data contracts of a domain's retrieved pairs: its newest retrieval set (the one the next
+customization trains on; older sets stay as they were checked)."""
 
 from __future__ import annotations
 

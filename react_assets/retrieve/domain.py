@@ -6,8 +6,6 @@ this module feeds it from the pipeline's stores (embeddings, index, DuckDB, eval
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,23 +32,11 @@ from react_assets.retrieve.core import (
     retrieve_domain,
 )
 from react_assets.retrieve.grid import retrieval_grid
-from react_assets.sql import (
-    delete_domain_retrievals,
-    insert_retrievals,
-    select_domain_retrievals,
-    select_pair_hashes,
-    upsert_retrieval_set,
-)
+from react_assets.retrieve.sets import RetrievalRetention, store_retrieval_set
+from react_assets.sql import select_domain_retrievals, select_pair_hashes
 from react_assets.store import Store
 
 log = logging.getLogger(__name__)
-
-
-
-def retrieval_digest(pair_ids) -> str:
-    """SHA-256 of the sorted, distinct pair ids of a retrieval set (its identity in lineage)."""
-    ids = np.unique(np.asarray(list(pair_ids), dtype=np.int64))
-    return hashlib.sha256(ids.tobytes()).hexdigest()
 
 
 class EmbeddingLookup:
@@ -122,7 +108,7 @@ class DomainRetrieval:
     """What retrieving one domain produced."""
 
     result: RetrievalResult
-    digest: str
+    digest: str  # the set's digest (domain, settings, base model, pairs)
     rows: pa.Table
     config: RetrievalConfig
     classes: tuple[str, ...] = ()
@@ -132,8 +118,10 @@ class DomainRetrieval:
 def retrieve_for_domain(
     store: Store, bundle: ClipBundle, registered: RegisteredDomain, index_paths: dict[str, Path],
     embedding_folders: list[Path], config: RetrievalConfig,
+    retention: RetrievalRetention | None = None,
 ) -> DomainRetrieval:
-    """Run the domain's queries against the index and replace its rows in DuckDB.
+    """Run the domain's queries against the index and add the result as a new retrieval set
+    (:mod:`react_assets.retrieve.sets`: sets are immutable, kept under their digest).
 
     No pair whose image is (a near copy of) an image of the domain's evaluation datasets, the
     general sets included, is kept.
@@ -155,18 +143,9 @@ def retrieve_for_domain(
         eval_vectors=eval_vectors, eval_sha256=eval_hashes, corpus_ids=embeddings.ids,
     )
     rows = _result_table(domain, result, config.mode)
-    digest = retrieval_digest(rows.column("pair_id").to_numpy())
-    with store.transaction() as conn:
-        conn.execute(delete_domain_retrievals, {"domain": domain.name})
-        conn.register("batch", rows)
-        conn.execute(insert_retrievals)
-        conn.unregister("batch")
-        conn.execute(upsert_retrieval_set, {
-            "domain": domain.name, "model_id": bundle.model_id, "mode": config.mode,
-            "k_per_query": config.k_per_query, "n_queries": len(query_class),
-            "n_pairs": rows.num_rows, "digest": digest,
-            "stats": json.dumps(result.stats.as_dict()),
-        })
+    digest = store_retrieval_set(
+        store, domain=domain.name, rows=rows, config=config, base_model_id=bundle.model_id,
+        n_queries=len(query_class), stats=result.stats.as_dict(), retention=retention)
     return DomainRetrieval(result, digest, rows, config, tuple(domain.classes))
 
 

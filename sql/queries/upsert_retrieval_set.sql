@@ -1,6 +1,12 @@
--- Record (or replace) the retrieval set of a domain. Binds: $domain, $model_id, $mode,
--- $k_per_query, $n_queries, $n_pairs, $digest, $stats.
-INSERT OR REPLACE INTO retrieval_sets
-    (domain, model_id, mode, k_per_query, n_queries, n_pairs, digest, stats, created_at)
-VALUES ($domain, $model_id, $mode, $k_per_query, $n_queries, $n_pairs, $digest, $stats,
-        current_timestamp);
+-- Record a retrieval set, or mark an existing one (same digest) as its domain's newest.
+-- Binds: $set_digest, $domain, $model_id, $mode, $k_per_query, $settings, $n_queries, $n_pairs,
+-- $pairs_digest, $stats.
+INSERT INTO retrieval_sets
+    (set_digest, domain, model_id, mode, k_per_query, settings, n_queries, n_pairs, pairs_digest,
+     stats, retrieval_no, created_at, retrieved_at)
+VALUES ($set_digest, $domain, $model_id, $mode, $k_per_query, $settings, $n_queries, $n_pairs,
+        $pairs_digest, $stats,
+        (SELECT coalesce(max(retrieval_no), 0) + 1 FROM retrieval_sets),
+        current_timestamp, current_timestamp)
+ON CONFLICT (set_digest) DO UPDATE SET
+    retrieval_no = excluded.retrieval_no, retrieved_at = excluded.retrieved_at;

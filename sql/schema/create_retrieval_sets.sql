@@ -1,12 +1,18 @@
--- One row per retrieval run of a domain: what was asked, with which model, and what came out.
+-- One row per distinct retrieval set of a domain, keyed by its digest (sha256 of the domain, the
+-- retrieval settings, the base model and the pair ids). Re-retrieving adds a set (or, for the
+-- same digest, marks it the newest again: retrieval_no); a set is never replaced.
 CREATE TABLE IF NOT EXISTS retrieval_sets (
-    domain        VARCHAR PRIMARY KEY,
+    set_digest    VARCHAR PRIMARY KEY,
+    domain        VARCHAR NOT NULL,
     model_id      VARCHAR NOT NULL,
     mode          VARCHAR NOT NULL,
     k_per_query   INTEGER NOT NULL,
+    settings      JSON NOT NULL,
     n_queries     INTEGER NOT NULL,
     n_pairs       INTEGER NOT NULL,
-    digest        VARCHAR NOT NULL,
+    pairs_digest  VARCHAR NOT NULL,
     stats         JSON NOT NULL,
-    created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
+    retrieval_no  BIGINT NOT NULL,
+    created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    retrieved_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
 );

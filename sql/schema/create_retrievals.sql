@@ -1,5 +1,7 @@
--- The pairs retrieved for each class of a domain (replaced whenever the domain is re-retrieved).
+-- The pairs retrieved for each class of a domain, per retrieval set (immutable: a re-retrieval
+-- adds a set; rows leave only with their set, see delete_unused_retrievals.sql).
 CREATE TABLE IF NOT EXISTS retrievals (
+    set_digest    VARCHAR NOT NULL,
     domain        VARCHAR NOT NULL,
     class_index   INTEGER NOT NULL,
     class_name    VARCHAR NOT NULL,

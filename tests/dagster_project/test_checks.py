@@ -20,7 +20,6 @@ from react_assets.sql import (
     Statement,
     insert_evaluations,
     insert_pairs,
-    insert_retrievals,
     upsert_embedding_set,
     upsert_index,
     upsert_model,
@@ -32,8 +31,10 @@ from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import ReactHomeResource
 from react_assets.atomic import save_npy
 from react_assets.domains.registry import register_domains
+from react_assets.domains.settings import RetrievalConfig
 from react_assets.embed.checks import NORM_TOLERANCE
 from react_assets.paths import ReactPaths
+from react_assets.retrieve.sets import store_retrieval_set
 from react_assets.store import Store
 
 MODEL_ID = "react-tiny@sha256:test"
@@ -280,10 +281,12 @@ def domain(home, store) -> list[str]:
 def retrieve(store: Store, per_class: dict[int, list[int]]) -> None:
     """Retrieval rows per class index; -1 is the general sample."""
     names = {0: "circle", 1: "square", -1: "(general)"}
-    insert_batch(store, insert_retrievals, [
+    rows = pa.Table.from_pylist([
         {"domain": "shapes", "class_index": c, "class_name": names[c], "pair_id": pid,
          "score": 0.5, "rank": rank, "mode": "text-to-image"}
         for c, pids in per_class.items() for rank, pid in enumerate(pids)])
+    store_retrieval_set(store, domain="shapes", rows=rows, config=RetrievalConfig(),
+                        base_model_id="base", n_queries=2, stats={})
 
 
 def test_min_pairs_per_class_passes_and_honours_its_config(run_check, store, domain):

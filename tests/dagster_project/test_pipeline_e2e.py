@@ -10,13 +10,13 @@ from react_assets.sql import (
     count_domain_retrievals_by_class,
     count_pair_integrity,
     select_latest_domain_models,
-    select_model_lineage,
 )
 from tiny_world import TINY_RUN_CONFIG
 
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
 from react_assets.customize.domain import RetrievalSet
+from react_assets.customize.model_lineage import model_lineage
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.paths import ReactPaths
@@ -99,8 +99,9 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
     assert domains == ["digits", "emoji", "fashion"]
     assert len(custom) == 3
     assert len(real) == 6 and all(digest and uri for _, digest, uri in real)
-    lineage = store.fetch(select_model_lineage, {"model_id": custom[0][0]})[0]
-    assert lineage["parent_model_id"] and lineage["retrieval_digest"] and lineage["shards"]
+    lineage = model_lineage(store, custom[0][0])
+    assert lineage.parent_model_id and lineage.retrieval_digest and lineage.shards
+    assert lineage.pair_ids and not lineage.imported
     assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
 
@@ -140,7 +141,7 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     assert row["mlflow_model_uri"] == "models:/react-fashion/1"
 
 
-def test_rematerializing_a_domain_replaces_its_retrieved_pairs(pipeline):
+def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(pipeline):
     paths, instance, _, _ = pipeline
     store = Store(paths.duckdb)
 
@@ -159,3 +160,39 @@ def test_rematerializing_a_domain_replaces_its_retrieved_pairs(pipeline):
         selection=["retrieved_pairs"])
     assert result.success
     assert before[0] > 0 and counts() == before
+
+
+def _materialize(paths: ReactPaths, instance, asset: str, domain: str, config: dict) -> None:
+    defs = build_definitions(str(paths.root))
+    result = dg.materialize([defs.resolve_assets_def(asset)], partition_key=domain,
+                            instance=instance, run_config={"ops": {asset: config}},
+                            selection=[asset])
+    assert result.success, f"{asset}[{domain}] failed"
+
+
+@pytest.mark.slow
+def test_a_re_retrieval_with_other_settings_keeps_each_models_own_pairs_and_shards(pipeline):
+    paths, instance, _, _ = pipeline
+    store = Store(paths.duckdb)
+    ops = TINY_RUN_CONFIG["domain_job"]["ops"]
+    # digits: the tiny world's domain with the most pairs, so fewer per query changes the set
+    # (a set with the same pairs trains the same weights, hence the same model id)
+    first_id = store.fetch(select_latest_domain_models, {"domain": "digits"})[0]["model_id"]
+    first = model_lineage(store, first_id)
+    other = {"config": {**ops["retrieved_pairs"]["config"], "k_per_query": 3}}
+    _materialize(paths, instance, "retrieved_pairs", "digits", other)
+    _materialize(paths, instance, "react_model", "digits", ops["react_model"])
+    second_id = store.fetch(select_latest_domain_models, {"domain": "digits"})[0]["model_id"]
+    second = model_lineage(store, second_id)
+    assert second_id != first_id and second.retrieval_digest != first.retrieval_digest
+    assert (first.settings["k_per_query"], second.settings["k_per_query"]) == (10, 3)
+    assert model_lineage(store, first_id) == first  # the older model's set was not replaced
+    assert second.pair_ids == RetrievalSet.of_domain(store, "digits").pair_ids
+    assert len(second.pair_ids) < len(first.pair_ids) and set(second.pair_ids) != set(
+        first.pair_ids)
+    assert first.shards and second.shards
+    with store.connect() as conn:
+        shards_of = {pid: shard for pid, shard in conn.execute(
+            "SELECT pair_id, shard_id FROM pairs").fetchall()}
+    for lineage in (first, second):
+        assert lineage.shards == tuple(sorted({shards_of[p] for p in lineage.pair_ids}))

@@ -1,0 +1,104 @@
+"""Immutable retrieval sets: every retrieval of a domain is kept under its digest.
+
+A set's digest is the sha256 of the domain, its retrieval settings, the base model and the pair
+ids. Re-retrieving a domain adds a set, or, when the digest is one already stored (same settings,
+same model, same pairs), marks that set as the domain's newest again; a stored set is never
+rewritten. Customization trains on the domain's newest set and records its digest, so the lineage
+of any model resolves to the exact pairs it saw.
+
+Retention (:class:`RetrievalRetention`): after each retrieval of a domain, a set of that domain is
+dropped, with its pairs, only when no registered model names it and it is not among the domain's
+``keep_latest`` newest sets. A set that a model was trained on (or imported against) stays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from react_assets.domains.settings import RetrievalConfig
+from react_assets.sql import (
+    count_retrieval_set_rows,
+    delete_unused_retrieval_sets,
+    delete_unused_retrievals,
+    insert_retrievals,
+    select_latest_retrieval_set,
+    select_retrieval_set_pair_ids,
+    upsert_retrieval_set,
+)
+from react_assets.store import Store, query_rows
+
+
+@dataclass(frozen=True)
+class RetrievalRetention:
+    """Which unused sets a domain keeps: its ``keep_latest`` newest, whatever their use."""
+
+    keep_latest: int = 3
+
+    def __post_init__(self) -> None:
+        if self.keep_latest < 1:
+            raise ValueError(f"RetrievalRetention.keep_latest={self.keep_latest}: must be >= 1 "
+                             "(the newest set is what the next customization trains on)")
+
+
+def retrieval_digest(pair_ids) -> str:
+    """SHA-256 of the sorted, distinct pair ids of a retrieval set."""
+    ids = np.unique(np.asarray(list(pair_ids), dtype=np.int64))
+    return hashlib.sha256(ids.tobytes()).hexdigest()
+
+
+def retrieval_set_digest(domain: str, config: RetrievalConfig, base_model_id: str,
+                         pairs_digest: str) -> str:
+    """A set's identity: sha256 of its domain, settings, base model and pair digest."""
+    identity = {"domain": domain, "settings": dataclasses.asdict(config),
+                "base_model_id": base_model_id, "pairs_digest": pairs_digest}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def store_retrieval_set(
+    store: Store, *, domain: str, rows: pa.Table, config: RetrievalConfig, base_model_id: str,
+    n_queries: int, stats: dict[str, Any], retention: RetrievalRetention | None = None,
+) -> str:
+    """Add ``rows`` (the retrievals table's columns but ``set_digest``) as a set of ``domain``,
+    make it the domain's newest and apply the retention rule, in one transaction.
+
+    Returns the set's digest.
+    """
+    retention = retention or RetrievalRetention()
+    pairs_digest = retrieval_digest(rows.column("pair_id").to_numpy())
+    digest = retrieval_set_digest(domain, config, base_model_id, pairs_digest)
+    batch = rows.append_column("set_digest", pa.array([digest] * rows.num_rows, pa.string()))
+    with store.transaction() as conn:
+        if query_rows(conn, count_retrieval_set_rows, {"set_digest": digest})[0]["n_rows"] == 0:
+            conn.register("batch", batch)
+            conn.execute(insert_retrievals)
+            conn.unregister("batch")
+        conn.execute(upsert_retrieval_set, {
+            "set_digest": digest, "domain": domain, "model_id": base_model_id,
+            "mode": config.mode, "k_per_query": config.k_per_query,
+            "settings": json.dumps(dataclasses.asdict(config), default=str),
+            "n_queries": n_queries, "n_pairs": rows.num_rows, "pairs_digest": pairs_digest,
+            "stats": json.dumps(stats),
+        })
+        keep = {"domain": domain, "keep_latest": retention.keep_latest}
+        conn.execute(delete_unused_retrievals, keep)
+        conn.execute(delete_unused_retrieval_sets, keep)
+    return digest
+
+
+def latest_retrieval_set(store: Store, domain: str) -> dict[str, Any] | None:
+    """The newest set of ``domain`` (its retrieval_sets row), or None if never retrieved."""
+    rows = store.fetch(select_latest_retrieval_set, {"domain": domain})
+    return rows[0] if rows else None
+
+
+def retrieval_set_pair_ids(store: Store, set_digest: str) -> tuple[int, ...]:
+    """The distinct pair ids of a set, ascending."""
+    rows = store.fetch(select_retrieval_set_pair_ids, {"set_digest": set_digest})
+    return tuple(int(r["pair_id"]) for r in rows)

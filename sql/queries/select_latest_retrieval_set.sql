@@ -1,0 +1,5 @@
+-- The newest retrieval set of a domain (none when it was never retrieved). Binds: $domain.
+SELECT set_digest, domain, model_id, mode, k_per_query, settings, n_queries, n_pairs,
+       pairs_digest, stats, retrieval_no, created_at, retrieved_at
+FROM retrieval_sets WHERE domain = $domain
+ORDER BY retrieval_no DESC LIMIT 1;
