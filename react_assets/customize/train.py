@@ -20,6 +20,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from react_assets.customize.data import BatchPlan, ImageDataset, TextFeatureBank
+from react_assets.customize.distributed import (
+    RankSlices,
+    average_gradients,
+    gather_features,
+    is_main_process,
+    local_device,
+    rank_and_world,
+)
 from react_assets.customize.gated import gate_values
 from react_assets.customize.optim import (
     build_optimizer,
@@ -130,7 +138,9 @@ def _step(
         if text_f is None:
             with torch.set_grad_enabled(text_grad):
                 text_f = model.encode_text(tokens, normalize=True)  # (B, D)
-        return clip_loss(image_f.float(), text_f.float(), model.logit_scale.exp().float())
+        # Over N processes: every rank's slice of the global batch (identity for one process).
+        image_f, text_f = gather_features(image_f.float()), gather_features(text_f.float())
+        return clip_loss(image_f, text_f, model.logit_scale.exp().float())
 
 
 @dataclass
@@ -193,6 +203,7 @@ def _optimizer_step(run: _Run, loss: torch.Tensor, trainable: list[nn.Parameter]
     """Backpropagate ``loss``, then step the optimizer and the lr schedule."""
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(trainable)
     if run.config.grad_clip_norm is not None:
         nn.utils.clip_grad_norm_(trainable, run.config.grad_clip_norm)
     run.optimizer.step()
@@ -223,12 +234,14 @@ def _train_steps(
         run.history["losses"].append(float(loss.detach()))
         run.history["lrs"].append(float(lr))
         progress.update(1)
-        if run.ckpt is not None and (step % config.checkpoint_every == 0 or step == run.total):
+        main = is_main_process()  # rank 0 alone writes checkpoints and lineage
+        if main and run.ckpt is not None and (step % config.checkpoint_every == 0
+                                              or step == run.total):
             trajectory = _trajectory_config(config)
             save_training_state(
                 run.ckpt, model, run.optimizer, run.scheduler, step, run.history, trajectory
             )
-        if on_log is not None and step % config.log_every == 0:
+        if main and on_log is not None and step % config.log_every == 0:
             on_log(step, run.history["losses"][-1], float(lr))
     progress.close()
     return step
@@ -250,7 +263,7 @@ def train_contrastive(
     steps and at the end. ``on_log(step, loss, lr)`` is called every ``log_every`` steps.
     """
     _check_pairs(images, captions)
-    device = _resolve_device(config.device)
+    device = local_device(_resolve_device(config.device))
     use_amp = device.type == "cuda"
     model.to(device)
     run = _start_run(model, len(images), config, checkpoint_dir)
@@ -265,7 +278,7 @@ def train_contrastive(
     plan = BatchPlan(len(images), config.batch_size, config.seed, run.start, run.total)
     loader = DataLoader(
         ImageDataset(images, preprocess_train),
-        batch_sampler=plan,
+        batch_sampler=RankSlices(plan, *rank_and_world()),
         num_workers=config.num_workers,
         pin_memory=use_amp,
     )
