@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows, member_offsets
+from react_assets.models.device import model_autocast, to_model_device
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,11 @@ def _encode_images(model: torch.nn.Module, dataset: TarImageDataset, indices: ra
     subset = torch.utils.data.Subset(dataset, list(indices))
     loader = DataLoader(subset, batch_size=config.batch_size, num_workers=config.workers,
                         persistent_workers=False)
-    feats = [torch.nn.functional.normalize(model.encode_image(batch).float(), dim=-1)
-             for batch in loader]
+    feats = []
+    for batch in loader:
+        with model_autocast(model):
+            image_f = model.encode_image(to_model_device(model, batch))
+        feats.append(torch.nn.functional.normalize(image_f.float(), dim=-1).cpu())
     return torch.cat(feats).numpy().astype(np.float16)
 
 
@@ -154,7 +158,9 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
     feats = []
     for start in range(0, len(unique), config.text_batch_size):
         tokens = tokenizer(list(unique[start:start + config.text_batch_size]))
-        feats.append(torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1))
+        with model_autocast(model):
+            text_f = model.encode_text(to_model_device(model, tokens))
+        feats.append(torch.nn.functional.normalize(text_f.float(), dim=-1).cpu())
     return torch.cat(feats).numpy().astype(np.float16)[inverse]
 
 
