@@ -2,6 +2,7 @@
 
     python tests/cluster/run_tiny_world.py OUT.json                      # every stage
     python tests/cluster/run_tiny_world.py OUT.json domain_job fashion   # one job [partition]
+    python tests/cluster/run_tiny_world.py OUT.json stages=world,corpus  # some stages
 
 embedded: each job in-process against DAGSTER_HOME's instance. cluster: each job through
 dg.execute_job, its steps on the Dask workers, runs and events in PostgreSQL. OUT.json gets every
@@ -85,8 +86,9 @@ def main(out: Path, job: str | None, partition: str | None) -> None:
                              "success": result.success,
                              "materialized": _materialized_by(result.all_events)})
 
-        if job is None:
-            run_pipeline(instance, execute, TINY_RUN_CONFIG, STAGES)
+        if job is None or job.startswith("stages="):
+            stages = tuple(job[len("stages="):].split(",")) if job else STAGES
+            run_pipeline(instance, execute, TINY_RUN_CONFIG, stages)
         else:
             execute(job, partition, TINY_RUN_CONFIG.get(job, {}))
     out.write_text(json.dumps({"runs": runs,
