@@ -71,8 +71,9 @@ def test_every_cluster_run_succeeds_in_two_worker_processes(cluster) -> None:
 
 def test_cluster_metadata_equals_the_embedded_profiles(cluster, embedded) -> None:
     _, _, result = cluster
+    assert all(rows for table, rows in embedded["metadata"].items()
+               if table != "skipped_samples")  # the tiny world's shards are all valid
     for table, rows in embedded["metadata"].items():
-        assert rows, table
         assert result["metadata"][table] == rows, table
 
 
