@@ -7,6 +7,11 @@ removed) with 1 worker left. Prints pairs per second of the whole backfill and w
 bench/results/cluster_embedding.json.
 
     python bench/bench_cluster_embedding.py
+
+Known issue: in its one run so far the preparation succeeded but the backfill (dg.execute_job
+from several threads of one process on one instance) submitted no step in 4 minutes and was
+stopped; launching the runs from separate processes (or from the daemon's backfill) is the next
+thing to try. No figure has been recorded yet.
 """
 
 from __future__ import annotations
