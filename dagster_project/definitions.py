@@ -13,24 +13,33 @@ from dagster_project.assets import (
     models,
     retrieval,
 )
+from dagster_project.profile import Profile, current_profile
 from dagster_project.resources import MlflowResource, ReactHomeResource, default_react_home
 
 ASSET_MODULES = [demo, corpus, models, embeddings, index, retrieval, customization, evaluation]
 
 
-def build_definitions(root: str) -> dg.Definitions:
-    """The code location's definitions with every output under ``root`` (REACT_HOME)."""
+def build_definitions(root: str, profile: Profile | None = None) -> dg.Definitions:
+    """The code location's definitions with every output under ``root`` (REACT_HOME), for the
+    embedded profile by default or the given one (cluster: Dask executor, servers)."""
+    profile = profile or Profile()
+    executor = None
+    if profile.dask_scheduler:
+        from dagster_project.executor import dask_cluster_executor
+        executor = dask_cluster_executor.configured({"address": profile.dask_scheduler})
     return dg.Definitions(
+        executor=executor,
         assets=dg.load_assets_from_modules(ASSET_MODULES),
         jobs=jobs.ALL_JOBS,
         asset_checks=checks.ALL_CHECKS,
         sensors=sensors.ALL_SENSORS,
         schedules=schedules.ALL_SCHEDULES,
         resources={
-            "react_home": ReactHomeResource(root=root),
-            "mlflow": MlflowResource(root=root),
+            "react_home": ReactHomeResource(root=root,
+                                            metadata_backend=profile.metadata_backend),
+            "mlflow": MlflowResource(root=root, tracking_uri=profile.mlflow_uri),
         },
     )
 
 
-defs = build_definitions(default_react_home())
+defs = build_definitions(default_react_home(), current_profile())

@@ -10,21 +10,21 @@ import dagster as dg
 from react_assets.lineage import LineageConfig, LineageWriter
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
+from react_assets.store_parquet import open_store
 
 
 class ReactHomeResource(dg.ConfigurableResource):
     """The output root (REACT_HOME); hands out its paths and the DuckDB metadata store."""
 
     root: str
+    metadata_backend: str = "duckdb"  # "parquet": partitioned files, many writers (cluster)
 
     def paths(self) -> ReactPaths:
         return ReactPaths(Path(self.root).resolve()).create()
 
     def store(self) -> Store:
-        """The DuckDB store, with the schema applied (idempotent)."""
-        store = Store(self.paths().duckdb)
-        store.apply_schema()
-        return store
+        """The metadata store, with the schema applied (idempotent)."""
+        return open_store(self.paths().root, self.metadata_backend)
 
 
 def default_react_home() -> str:
@@ -33,12 +33,17 @@ def default_react_home() -> str:
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """MLflow lineage in a sqlite store under REACT_HOME (our own, not the legacy dagster-mlflow)."""
+    """MLflow lineage (our own, not the legacy dagster-mlflow): a sqlite store under REACT_HOME,
+    or a tracking server's http URI (cluster profile; the server keeps the artifacts)."""
 
     root: str
     experiment_name: str = "react"
+    tracking_uri: str | None = None
 
     def writer(self) -> LineageWriter:
+        if self.tracking_uri:
+            return LineageWriter(LineageConfig(tracking_uri=self.tracking_uri, artifact_root=None,
+                                               experiment_name=self.experiment_name))
         paths = ReactPaths(Path(self.root).resolve()).create()
         return LineageWriter(LineageConfig(
             tracking_uri=paths.mlflow_tracking_uri,

@@ -46,17 +46,31 @@ _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 @dataclasses.dataclass(frozen=True)
 class LineageConfig:
-    """Where lineage goes: a database tracking URI (sqlite here) and an absolute artifact root."""
+    """Where lineage goes: a database tracking URI (sqlite, embedded) with an absolute artifact
+    root, or a tracking server's ``http(s)://`` URI (cluster) that stores and serves artifacts
+    itself (``artifact_root`` None: clients never touch its files)."""
 
     tracking_uri: str
-    artifact_root: Path
+    artifact_root: Path | None
     experiment_name: str = "react"
+
+    @property
+    def is_server(self) -> bool:
+        """Whether lineage goes to a tracking server over HTTP."""
+        return self.tracking_uri.startswith(("http://", "https://"))
 
     def __post_init__(self) -> None:
         if "://" not in self.tracking_uri or self.tracking_uri.startswith("file:"):
             raise ValueError(f"LineageConfig.tracking_uri {self.tracking_uri!r}: the file store "
                              "is deprecated; use a database URI such as 'sqlite:////abs/mlflow.db'")
-        if not Path(self.artifact_root).is_absolute():
+        if self.artifact_root is None:
+            if not self.is_server:
+                raise ValueError(f"LineageConfig.tracking_uri {self.tracking_uri!r}: a database "
+                                 "URI needs an artifact_root (only a tracking server serves them)")
+        elif self.is_server:
+            raise ValueError("LineageConfig.artifact_root must be None with a tracking server "
+                             f"({self.tracking_uri}): the server stores its artifacts")
+        elif not Path(self.artifact_root).is_absolute():
             raise ValueError(f"LineageConfig.artifact_root {self.artifact_root} is not absolute")
 
 
@@ -116,11 +130,12 @@ class LineageWriter:
         return self._experiment_id
 
     def _get_or_create_experiment(self) -> str:
-        name, root = self.config.experiment_name, str(self.config.artifact_root)
+        name, root = self.config.experiment_name, self.config.artifact_root
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return self.client.create_experiment(name, artifact_location=root)
+                return self.client.create_experiment(
+                    name, artifact_location=None if root is None else str(root))
             except MlflowException:  # another process may have created it in between
                 experiment = self.client.get_experiment_by_name(name)
                 if experiment is None:
@@ -128,7 +143,8 @@ class LineageWriter:
         if experiment.lifecycle_stage != "active":
             raise RuntimeError(f"MLflow experiment {name!r} in {self.config.tracking_uri} is "
                                "deleted: restore it or configure another experiment_name")
-        if experiment.artifact_location.rstrip("/") not in (root, Path(root).as_uri()):
+        if root is not None and experiment.artifact_location.rstrip("/") not in (
+                str(root), Path(root).as_uri()):
             log.warning("experiment %r keeps artifacts in %s, not the configured %s",
                         name, experiment.artifact_location, root)
         return experiment.experiment_id

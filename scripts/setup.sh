@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
 DEBIAN_PACKAGES=(openclipart-png openclipart-svg fonts-noto-color-emoji unicode-data
-                 dataset-fashion-mnist chromium)
+                 dataset-fashion-mnist chromium
+                 postgresql)  # the cluster profile's server (scripts/cluster.sh, tests/cluster)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

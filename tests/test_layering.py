@@ -13,8 +13,8 @@ LIBRARY = Path(__file__).resolve().parents[1] / "react_assets"
 # The stages in the order the data flows through them: each may import the ones before it.
 STAGES = ("corpus", "embed", "index", "domains", "retrieve", "customize", "evaluate")
 # Shared infrastructure: imported by any stage, imports no stage.
-INFRASTRUCTURE = ("atomic", "paths", "hashing", "store", "sql", "contracts", "lineage", "run_params",
-                  "models", "schema_migration")
+INFRASTRUCTURE = ("atomic", "paths", "hashing", "store", "store_parquet", "schema_migration", "sql",
+                  "contracts", "lineage", "run_params", "models")
 DEMO = "demo"  # builds the offline world from infrastructure alone
 
 SCRIPT = """

@@ -13,7 +13,7 @@ from torchvision import transforms as T
 
 from react_assets.customize.pixels import TensorAugment, cached_batches, pixel_cache
 from react_assets.customize.train import TrainConfig
-from react_assets.embed.encode import EmbeddingConfig, _autocast
+from react_assets.models.device import model_autocast
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.hardware import bf16_enabled, cpu_flags, machine_description
 from react_assets.models.mini_clip import MINI_CLIP_ARCH
@@ -59,7 +59,7 @@ def test_bf16_embeddings_match_fp32(mini):
     with torch.inference_mode():
         fp32_img = mini.model.encode_image(images, normalize=True)
         fp32_txt = encode_text(mini.model, tokens)
-        with _autocast(mini.model, EmbeddingConfig(bf16="on")):
+        with model_autocast(mini.model, "on"):
             bf16_img = mini.model.encode_image(images, normalize=True).float()
             bf16_txt = encode_text(mini.model, tokens).float()
     for fp32, bf16 in ((fp32_img, bf16_img), (fp32_txt, bf16_txt)):

@@ -4,6 +4,7 @@ import dagster as dg
 
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import DUCKDB_POOL, shard_partitions
+from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
 
@@ -34,7 +35,7 @@ def corpus_shards(
     shard_id = context.partition_key
     report = ingest_shard(react_home.paths().shard_tar(shard_id), shard_id, react_home.store(),
                           library_config(config, IngestConfig()))
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "pairs": report.n_pairs,
         "skipped": report.n_skipped,
         "skipped_by_reason": report.skipped,

@@ -6,6 +6,7 @@ from pydantic import Field
 from dagster_project.assets.retrieval import retrieved_pairs
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
+from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.customize.domain import customize_registered_domain
 from react_assets.customize.recipe import CustomizationRecipe, recipe_preset
@@ -42,6 +43,7 @@ class ReactModelConfig(dg.Config):
     partitions_def=domain_partitions,
     deps=[retrieved_pairs],
     pool=COMPUTE_POOL,
+    op_tags=compute_step_tags(),
     group_name="customization",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=REACT_MODEL_CODE_VERSION,
@@ -76,4 +78,4 @@ def react_model(
         if made.train.gate_values:
             metadata[f"{made.variant}/gates"] = dg.MetadataValue.json(made.train.gate_values)
     metadata["retrieval_digest"] = recorded[-1].made.retrieval.digest
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=executed_by() | metadata)

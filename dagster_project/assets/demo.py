@@ -4,6 +4,7 @@
 import dagster as dg
 
 from dagster_project.partitions import DUCKDB_POOL, domain_partitions, shard_partitions
+from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.demo.config import DemoWorldConfig
 from react_assets.demo.world import build_demo_world
@@ -36,7 +37,7 @@ def demo_world(
     domains = register_domains(react_home.store(), world.spec_path)
     context.instance.add_dynamic_partitions(shard_partitions.name, shard_ids)
     context.instance.add_dynamic_partitions(domain_partitions.name, domains)
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "pairs_by_source": world.corpus_counts,
         "shards": len(shard_ids),
         "domains": ", ".join(domains),

@@ -6,6 +6,7 @@ from dagster_project.assets.corpus import corpus_shards
 from dagster_project.assets.models import base_model
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import COMPUTE_POOL, shard_partitions
+from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.embed.corpus_shard import embed_corpus_shard
 from react_assets.embed.encode import EmbeddingConfig
@@ -25,6 +26,7 @@ class CorpusEmbeddingsConfig(dg.Config):
     partitions_def=shard_partitions,
     deps=[corpus_shards, base_model],
     pool=COMPUTE_POOL,
+    op_tags=compute_step_tags(),
     group_name="retrieval",
     kinds={"torch", "numpy"},
     code_version="1",
@@ -36,7 +38,7 @@ def corpus_embeddings(
     result = embed_corpus_shard(react_home.store(), react_home.paths(), context.partition_key,
                                 library_config(config, EmbeddingConfig()),
                                 clip_retrieval_dir=config.clip_retrieval_dir)
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "rows": result.n_rows, "dim": result.dim, "model_id": result.model_id,
         "pairs_per_second": round(result.pairs_per_second, 1),
         "resumed_chunks": result.resumed_chunks, "already_complete": result.skipped_complete,

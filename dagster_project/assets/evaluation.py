@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_project.assets.customization import react_model
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import DUCKDB_POOL, domain_partitions
+from dagster_project.profile import executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.evaluate.stage import (
     EvaluationConfig,
@@ -43,7 +44,7 @@ def zeroshot_eval(
     report = evaluate_registered_domain(react_home.store(), react_home.paths(), mlflow.writer(),
                                         context.partition_key,
                                         library_config(config, EvaluationConfig()))
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "figures": report.n_rows,
         "models": ", ".join(m.model_id for m in report.models),
         "results": dg.MetadataValue.md(results_markdown(report.evaluation)),
@@ -64,7 +65,7 @@ def leaderboard(react_home: ReactHomeResource) -> dg.MaterializeResult:
     published = publish_leaderboard(react_home.store(), react_home.paths())
     image = base64.b64encode(published.chart_path.read_bytes()).decode()
     methods = base64.b64encode(published.methods_chart_path.read_bytes()).decode()
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "methods": dg.MetadataValue.md(published.methods_markdown),
         "methods_chart": dg.MetadataValue.md(f"![methods](data:image/png;base64,{methods})"),
         "table": dg.MetadataValue.md(published.markdown),

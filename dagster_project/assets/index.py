@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_project.assets.embeddings import corpus_embeddings
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import DUCKDB_POOL
+from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.index.build import IndexConfig
 from react_assets.index.corpus_index import build_corpus_indexes
@@ -50,4 +51,4 @@ def knn_index(
             f"{modality}_bytes_on_disk": built.bytes_on_disk or 0,
             f"{modality}_vectors": built.n_vectors,
         })
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=executed_by() | metadata)

@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_project.assets.corpus import corpus_shards
 from dagster_project.configs import library_config, override
 from dagster_project.partitions import COMPUTE_POOL
+from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.customize.base_model import BaseModelPlan, make_base_model
 
@@ -33,6 +34,7 @@ class BaseModelAssetConfig(dg.Config):
 @dg.asset(
     deps=[corpus_shards],
     pool=COMPUTE_POOL,
+    op_tags=compute_step_tags(),
     group_name="models",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=BASE_MODEL_CODE_VERSION,
@@ -50,7 +52,7 @@ def base_model(
         code_version=BASE_MODEL_CODE_VERSION,
         on_log=lambda step, loss, lr: context.log.info(f"step {step} loss {loss:.4f} lr {lr:.2e}"),
     )
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "model_id": made.model_id, "embed_dim": made.embed_dim, "parameters": made.parameters,
         "pretrain_final_loss": float(made.losses[-1]) if made.losses else float("nan"),
         "mlflow_run_id": made.mlflow_run_id,

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_project.assets.index import knn_index
 from dagster_project.configs import override
 from dagster_project.partitions import DUCKDB_POOL, domain_partitions
+from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.retrieve.domain import retrieve_registered_domain
@@ -48,7 +49,7 @@ def retrieved_pairs(
     stats = done.result.stats
     per_class = dict(zip(done.classes, stats.count_per_class, strict=False))
     grid = base64.b64encode(done.grid.read_bytes()).decode()
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=executed_by() | {
         "pairs": done.rows.num_rows,
         "mode": done.config.mode,
         "k_per_query": done.config.k_per_query,

@@ -16,10 +16,18 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from react_assets.customize.data import BatchPlan, ImageDataset, TextFeatureBank
+from react_assets.customize.distributed import (
+    RankSlices,
+    average_gradients,
+    gather_features,
+    is_main_process,
+    local_device,
+    rank_and_world,
+)
 from react_assets.customize.gated import gate_values
 from react_assets.customize.optim import (
     build_optimizer,
@@ -156,7 +164,9 @@ def _step(
         if text_f is None:
             with torch.set_grad_enabled(text_grad):
                 text_f = model.encode_text(tokens, normalize=True)  # (B, D)
-        return clip_loss(image_f.float(), text_f.float(), model.logit_scale.exp().float())
+        # Over N processes: every rank's slice of the global batch (identity for one process).
+        image_f, text_f = gather_features(image_f.float()), gather_features(text_f.float())
+        return clip_loss(image_f, text_f, model.logit_scale.exp().float())
 
 
 @dataclass
@@ -221,6 +231,7 @@ def _optimizer_step(run: _Run, loss: torch.Tensor, trainable: list[nn.Parameter]
     run.optimizer.zero_grad(set_to_none=True)
     scaler = run.scaler
     (scaler.scale(loss) if scaler else loss).backward()
+    average_gradients(trainable)  # over the processes of a distributed run (a no-op in one)
     if scaler:
         scaler.unscale_(run.optimizer)
     if run.config.grad_clip_norm is not None:
@@ -257,22 +268,25 @@ def _train_steps(
         run.history["losses"].append(float(loss.detach()))
         run.history["lrs"].append(float(lr))
         progress.update(1)
-        if run.ckpt is not None and (step % config.checkpoint_every == 0 or step == run.total):
+        main = is_main_process()  # rank 0 alone writes checkpoints and lineage
+        if main and run.ckpt is not None and (step % config.checkpoint_every == 0
+                                              or step == run.total):
             trajectory = trajectory_config(config)
             save_training_state(
                 run.ckpt, model, run.optimizer, run.scheduler, step, run.history, trajectory
             )
-        if on_log is not None and step % config.log_every == 0:
+        if main and on_log is not None and step % config.log_every == 0:
             on_log(step, run.history["losses"][-1], float(lr))
     progress.close()
     return step
 
 
-def _batches(images: Sequence[bytes], preprocess_train: Callable, plan: BatchPlan,
+def _batches(images: Sequence[bytes], preprocess_train: Callable, plan: Sampler,
              config: TrainConfig, cache_dir: Path | None,
              device: torch.device) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    """(pixels, rows) of each planned batch: from the decoded-once pixel cache when the transform
-    allows it, else decoded per sample by DataLoader workers."""
+    """(pixels, rows) of each batch of ``plan`` (this process's share of the global batches):
+    from the decoded-once pixel cache when the transform allows it, else decoded per sample by
+    DataLoader workers."""
     augment = TensorAugment.from_transform(preprocess_train) if config.pixel_cache else None
     if augment is not None:
         return cached_batches(pixel_cache(images, augment.cache_size, cache_dir), augment, plan)
@@ -299,7 +313,7 @@ def train_contrastive(
     named by the digest of their inputs, so runs on the same pairs may share one folder.
     """
     _check_pairs(images, captions)
-    device = _resolve_device(config.device)
+    device = local_device(_resolve_device(config.device))
     dtype = amp_dtype(config.amp, device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -317,7 +331,8 @@ def train_contrastive(
         )
     text_cache_s = time.perf_counter() - t_cache
     plan = BatchPlan(len(images), config.batch_size, config.seed, run.start, run.total)
-    loader = _batches(images, preprocess_train, plan, config, cache_dir, device)
+    loader = _batches(images, preprocess_train, RankSlices(plan, *rank_and_world()), config,
+                      cache_dir, device)
     _set_train_mode(model)
     t0 = time.perf_counter()
     step = _train_steps(

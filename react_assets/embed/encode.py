@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows, member_offsets
-from react_assets.models.hardware import bf16_enabled
+from react_assets.models.device import model_autocast, model_device, to_model_device
 from react_assets.models.text import encode_texts
 
 log = logging.getLogger(__name__)
@@ -146,9 +146,11 @@ def _encode_images(model: torch.nn.Module, dataset: TarImageDataset, indices: ra
     subset = torch.utils.data.Subset(dataset, list(indices))
     loader = DataLoader(subset, batch_size=config.batch_size, num_workers=config.workers,
                         persistent_workers=False)
-    with _autocast(model, config):
-        feats = [torch.nn.functional.normalize(model.encode_image(batch).float(), dim=-1)
-                 for batch in loader]
+    feats = []
+    with model_autocast(model, config.bf16):
+        for batch in loader:
+            image_f = model.encode_image(to_model_device(model, batch))
+            feats.append(torch.nn.functional.normalize(image_f.float(), dim=-1).cpu())
     return torch.cat(feats).numpy().astype(np.float16)
 
 
@@ -157,18 +159,10 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
                   captions: list[str], config: EmbeddingConfig) -> np.ndarray:
     """Caption embeddings; each distinct caption is encoded once (web alt-text repeats a lot)."""
     unique, inverse = np.unique(np.array(captions, dtype=object), return_inverse=True)
-    with _autocast(model, config):  # shortest first, each batch cut to its longest caption
-        feats = encode_texts(model, tokenizer, list(unique), config.text_batch_size)
+    with model_autocast(model, config.bf16):  # shortest first, each batch cut to its longest caption
+        feats = encode_texts(model, tokenizer, list(unique), config.text_batch_size,
+                             device=model_device(model))
     return feats.numpy().astype(np.float16)[inverse]
-
-
-def _autocast(model: torch.nn.Module, config: EmbeddingConfig) -> torch.autocast:
-    """bf16 autocast on the model's device when ``config.bf16`` resolves to on there."""
-    parameters = getattr(model, "parameters", None)  # wrappers in tests may have none
-    first = next(iter(parameters()), None) if callable(parameters) else None
-    device = first.device if first is not None else torch.device("cpu")
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=bf16_enabled(config.bf16, device))
 
 
 def pair_ids_digest(pair_ids: np.ndarray) -> str:

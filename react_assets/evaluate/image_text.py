@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from react_assets.domains.images import DatasetLayoutError, load_rgb
+from react_assets.models.device import model_autocast, to_model_device
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
                        batch_size: int = 64, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
     """Image<->text recall@k (keys ``image_to_text_R@k``, ``text_to_image_R@k``) on ``root``."""
     image_paths, captions, text_to_image = read_pairs(root)
-    first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
-    device = first.device if first is not None else torch.device("cpu")
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
         model.eval()
@@ -98,11 +97,15 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
         for start in tqdm(starts, desc="encode images", leave=False):
             batch = torch.stack([preprocess(load_rgb(p.read_bytes(), str(p)))
                                  for p in image_paths[start:start + batch_size]])
-            image_chunks.append(model.encode_image(batch.to(device)).float().cpu())
+            with model_autocast(model):
+                image_f = model.encode_image(to_model_device(model, batch))
+            image_chunks.append(image_f.float().cpu())
         text_chunks = []
         for start in tqdm(range(0, len(captions), batch_size), desc="encode captions", leave=False):
-            tokens = tokenizer(captions[start:start + batch_size]).to(device)
-            text_chunks.append(model.encode_text(tokens).float().cpu())
+            tokens = to_model_device(model, tokenizer(captions[start:start + batch_size]))
+            with model_autocast(model):
+                text_f = model.encode_text(tokens)
+            text_chunks.append(text_f.float().cpu())
     finally:
         if was_training:
             model.train()

@@ -33,6 +33,7 @@ from react_assets.evaluate.metrics import (
     per_class_recall,
     topk_accuracy,
 )
+from react_assets.models.device import model_autocast, to_model_device
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,6 @@ class ZeroShotResult:
         return out
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
-    first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
-    return first.device if first is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def zeroshot_classifier(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
                         classes: Sequence[str], templates: Sequence[str],
@@ -95,11 +91,12 @@ def zeroshot_classifier(model: nn.Module, tokenizer: Callable[[list[str]], torch
     if bad:
         raise ValueError(f"template {bad[0]!r} must contain exactly one '{{}}'")
     texts = [template.format(name) for name in classes for template in templates]
-    device = _device_of(model)
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc="encode class prompts", leave=False):
-        tokens = tokenizer(texts[start:start + batch_size]).to(device)
-        chunks.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
+        tokens = to_model_device(model, tokenizer(texts[start:start + batch_size]))
+        with model_autocast(model):
+            text_f = model.encode_text(tokens)
+        chunks.append(F.normalize(text_f.float(), dim=-1).cpu())  # beside the CPU image features
     per_text = torch.cat(chunks)                                    # (C*T, D)
     per_class = per_text.view(len(classes), len(templates), -1)     # (C, T, D)
     return F.normalize(per_class.mean(dim=1), dim=-1).T.contiguous()  # (D, C)
@@ -115,11 +112,12 @@ def encode_dataset(model: nn.Module, dataset: Dataset, batch_size: int = 64,
                    num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Image features ``(N, D)`` (float32, on the CPU) and stacked labels of a labelled dataset."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    device = _device_of(model)
     features, labels = [], []
     name = getattr(dataset, "name", type(dataset).__name__)
     for images, targets in tqdm(loader, desc=f"encode images ({name})", leave=False):
-        features.append(model.encode_image(images.to(device)).float().cpu())
+        with model_autocast(model):
+            image_f = model.encode_image(to_model_device(model, images))
+        features.append(image_f.float().cpu())
         labels.append(targets)
     if not features:
         raise ValueError(f"dataset {name} is empty")

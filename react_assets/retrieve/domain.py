@@ -24,6 +24,7 @@ from react_assets.domains.spec import DomainSpec
 from react_assets.index.corpus_index import embedding_folders, index_paths
 from react_assets.index.files import load_index
 from react_assets.models.base import current_base, load_base_bundle
+from react_assets.models.device import model_autocast, to_model_device
 from react_assets.models.factory import ClipBundle
 from react_assets.paths import ReactPaths
 from react_assets.retrieve.core import (
@@ -66,9 +67,13 @@ class EmbeddingLookup:
 @torch.inference_mode()
 def encode_texts(bundle: ClipBundle, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """L2-normalised float32 text embeddings."""
-    chunks = [bundle.model.encode_text(bundle.tokenizer(texts[i:i + batch_size]), normalize=True)
-              for i in range(0, len(texts), batch_size)]
-    return torch.cat(chunks).float().numpy()
+    model = bundle.model
+    chunks = []
+    for i in range(0, len(texts), batch_size):
+        tokens = to_model_device(model, bundle.tokenizer(texts[i:i + batch_size]))
+        with model_autocast(model):
+            chunks.append(model.encode_text(tokens, normalize=True).float().cpu())
+    return torch.cat(chunks).numpy()
 
 
 @torch.inference_mode()
@@ -78,10 +83,12 @@ def encode_images(bundle: ClipBundle, images: list[Image.Image], batch_size: int
     chunks = []
     for i in range(0, len(images), batch_size):
         batch = torch.stack([bundle.preprocess_val(img) for img in images[i:i + batch_size]])
-        chunks.append(bundle.model.encode_image(batch, normalize=True))
+        with model_autocast(bundle.model):
+            chunks.append(bundle.model.encode_image(to_model_device(bundle.model, batch),
+                                                    normalize=True).float().cpu())
     if not chunks:
         return np.zeros((0, bundle.embed_dim), dtype=np.float32)
-    return torch.cat(chunks).float().numpy()
+    return torch.cat(chunks).numpy()
 
 
 def domain_queries(bundle: ClipBundle, domain: DomainSpec, mode: str) -> tuple[np.ndarray, np.ndarray]:
