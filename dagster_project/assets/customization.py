@@ -1,13 +1,15 @@
 """Customization stage: gated blocks (and baselines) trained per domain on its retrieved pairs."""
 
 import dagster as dg
+from pydantic import Field
 
 from dagster_project.assets.retrieval import retrieved_pairs
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.customize.domain import customize_registered_domain
 from react_assets.customize.recipe import CustomizationRecipe
+from react_assets.domains.settings import VARIANTS
 
 REACT_MODEL_CODE_VERSION = "1"
 
@@ -16,7 +18,8 @@ class ReactModelConfig(dg.Config):
     """Which variants to train and the recipe. ``variants`` left empty: the domain spec's
     ``variants``, else gated-image alone; other fields left empty: the library's recipe."""
 
-    variants: list[str] | None = None
+    variants: list[str] | None = Field(default=None, description=f"any of {VARIANTS}",
+                                       json_schema_extra={"choices": list(VARIANTS)})
     num_gated_blocks: int | None = override(CustomizationRecipe, "num_gated_blocks",
                                             "gated blocks added to the image tower", ge=1)
     epochs: int | None = override(CustomizationRecipe, "epochs", "passes over the pairs", ge=1)
@@ -28,7 +31,8 @@ class ReactModelConfig(dg.Config):
                                           ge=0.0)
     warmup_steps: int | None = override(CustomizationRecipe, "warmup_steps", "linear warmup",
                                         ge=0)
-    seed: int | None = override(CustomizationRecipe, "seed", "initialisation and shuffling seed")
+    seed: int | None = override(CustomizationRecipe, "seed", "initialisation and shuffling seed",
+                                ge=0)
 
 
 @dg.asset(
@@ -38,14 +42,15 @@ class ReactModelConfig(dg.Config):
     group_name="customization",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=REACT_MODEL_CODE_VERSION,
+    config_schema=launch_schema(ReactModelConfig),
 )
 def react_model(
     context: dg.AssetExecutionContext,
-    config: ReactModelConfig,
     react_home: ReactHomeResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
     """The base CLIP customized for one domain: gated blocks trained on its retrieved pairs."""
+    config = launch_config(context, ReactModelConfig)
     recorded = customize_registered_domain(
         react_home.store(), react_home.paths(), mlflow.writer(), context.partition_key,
         library_config(config, CustomizationRecipe()), config.variants,
