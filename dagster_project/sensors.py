@@ -48,6 +48,7 @@ SENSOR_INTERVAL_SECONDS = 30
 LANDING_SETTLE_SECONDS = 60.0
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 EMBEDDING_ASSET = "corpus_embeddings"
+EMBEDDING_SKIPPED_TAG = "react/embedding_skipped"  # on an ingestion-only run, says why
 
 
 @dg.sensor(
@@ -83,8 +84,9 @@ def landing_shards_sensor(
         if not context.instance.has_dynamic_partition(shard_partitions.name, shard_id):
             new_ids.append(shard_id)
         selection = None if has_base_model else [dg.AssetKey("corpus_shards")]
+        tags = {} if has_base_model else {EMBEDDING_SKIPPED_TAG: "no base_model yet"}
         requests.append(dg.RunRequest(run_key=shard_id, partition_key=shard_id,
-                                      asset_selection=selection))
+                                      asset_selection=selection, tags=tags))
     if requests and not has_base_model:
         context.log.info(f"no base_model yet: {EMBEDDING_ASSET} is not requested for "
                          f"{', '.join(r.partition_key for r in requests)} (ingestion only); "

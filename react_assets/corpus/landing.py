@@ -97,8 +97,12 @@ def land_shard(path: Path, shards: Path) -> Landed:
     problem = problem or shard_file_problem(path)
     if problem:
         return _reject(path, problem)
-    shard_id = landed_shard_id(stem, file_sha256(path))
+    digest = file_sha256(path)
+    shard_id = landed_shard_id(stem, digest)
     target = shards / f"{shard_id}.tar"
+    if target.exists() and not (target.is_file() and file_sha256(target) == digest):
+        raise OSError(f"cannot move landed file {path} to {target}: something else is there "
+                      "(the landed file stays)")
     if target.exists():
         for extra in [path, *companions(path)]:
             extra.unlink()  # the same bytes are ingested already: nothing new, nothing lost
