@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from react_assets.sql import count_pairs_by_source, select_shard_pairs
+from react_assets.sql import count_pairs_by_source, select_shard_ids, select_shard_pairs
 from shard_factory import add_member, good_samples, png_bytes, write_shard
 
 from react_assets.corpus.checks import shard_has_pairs
@@ -29,7 +29,6 @@ from react_assets.corpus.shards import ShardFileError
 from react_assets.domains.registry import register_domains
 from react_assets.domains.spec import DomainSpecError, load_domain_catalog
 from react_assets.paths import ReactPaths, check_writable
-from react_assets.sql import select_shard_ids
 
 FIXTURES = Path(__file__).parent / "fixtures" / "img2dataset"
 CONFIG = IngestConfig(workers=1)

@@ -13,8 +13,8 @@ import dagster as dg
 import pytest
 from dagster._config.config_type import ConfigTypeKind
 
-from dagster_project.configs import BoundedNumber
 from dagster_project import checks
+from dagster_project.configs import BoundedNumber
 from dagster_project.definitions import ASSET_MODULES, defs
 
 REPO = Path(__file__).resolve().parents[2]
