@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from fuzz_support import campaign_settings, time_limit
 from hypothesis import event, given
@@ -136,6 +137,14 @@ def specs(draw: st.DrawFn) -> tuple[str, bytes]:
         holder[draw(typo_keys)] = draw(st.sampled_from([[], {}, "x", 1]))
     fmt = draw(st.sampled_from(["json", "yaml"]))
     return fmt, dump(doc, fmt)
+
+
+def test_a_scalar_tag_on_a_mapping_is_a_spec_error(tmp_path) -> None:
+    """Found by this campaign: PyYAML raised AttributeError for ``!!timestamp`` on a mapping."""
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"!!timestamp domains:\n- name: x\n")
+    with pytest.raises(DomainSpecError, match="a YAML tag does not fit its value"):
+        load_domain_catalog(path)
 
 
 @CAMPAIGN

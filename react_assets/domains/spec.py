@@ -126,7 +126,10 @@ def _load_yaml(text: str) -> Any:
         if node is None:
             return None
         _check_expanded_size(node)
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except (AttributeError, TypeError) as err:  # a scalar tag on a collection: !!timestamp {}
+            raise ValueError(f"a YAML tag does not fit its value: {err}") from err
     finally:
         loader.dispose()
 
