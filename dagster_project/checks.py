@@ -13,6 +13,7 @@ from dagster_project.assets.embeddings import corpus_embeddings
 from dagster_project.assets.evaluation import zeroshot_eval
 from dagster_project.assets.index import knn_index
 from dagster_project.assets.retrieval import retrieved_pairs
+from dagster_project.configs import launch_config, launch_schema
 from dagster_project.resources import ReactHomeResource
 from react_assets.contracts import CheckOutcome
 from react_assets.corpus import checks as corpus_checks
@@ -29,10 +30,18 @@ class MinPairsPerClassConfig(dg.Config):
     min_pairs_per_class: int = Field(default=5, ge=0)
 
 
+class ShardHasPairsConfig(dg.Config):
+    """How much of a shard may be skipped before its ingestion counts as failed."""
+
+    max_skipped_fraction: float = Field(default=0.5, ge=0.0, le=1.0,
+                                        description="skipped samples / all samples, at most")
+
+
 class ZeroshotRegressionConfig(dg.Config):
     """Which customized model is compared with the base, and how much worse it may be."""
 
-    model_kind: str = Field(default="gated-image", description=f"one of {VARIANTS}")
+    model_kind: str = Field(default="gated-image", description=f"one of {VARIANTS}",
+                            json_schema_extra={"choices": list(VARIANTS)})
     tolerance: float = Field(default=0.02, ge=0.0, le=1.0,
                              description="absolute, on the official metric (0..1)")
 
@@ -46,6 +55,18 @@ def _result(outcome: CheckOutcome, **kwargs) -> dg.AssetCheckResult:
 def pair_ids_unique_and_attached(react_home: ReactHomeResource) -> dg.AssetCheckResult:
     """Duplicate pair ids and pairs whose shard is missing from ``shards`` (whole corpus)."""
     return _result(corpus_checks.pair_ids_unique_and_attached(react_home.store()))
+
+
+@dg.asset_check(asset=corpus_shards, blocking=True,
+                config_schema=launch_schema(ShardHasPairsConfig),
+                description="The shard gave pairs and most of its samples were not skipped.")
+def shard_has_pairs(
+    context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource
+) -> dg.AssetCheckResult:
+    """0 pairs, or more than the allowed fraction of samples skipped, fails the shard's run."""
+    config = launch_config(context, ShardHasPairsConfig)
+    return _result(corpus_checks.shard_has_pairs(react_home.store(), context.partition_key,
+                                                 config.max_skipped_fraction))
 
 
 @dg.asset_check(asset=corpus_embeddings, blocking=True,
@@ -66,12 +87,13 @@ def recall_meets_target(react_home: ReactHomeResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=retrieved_pairs, blocking=True,
+                config_schema=launch_schema(MinPairsPerClassConfig),
                 description="Every class of the domain has at least the minimum of retrieved pairs.")
 def min_pairs_per_class(
-    context: dg.AssetCheckExecutionContext, config: MinPairsPerClassConfig,
-    react_home: ReactHomeResource,
+    context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource
 ) -> dg.AssetCheckResult:
     """Distinct retrieved pairs per class (a class with none counts 0) against the minimum."""
+    config = launch_config(context, MinPairsPerClassConfig)
     return _result(retrieve_checks.min_pairs_per_class(
         react_home.store(), context.partition_key, config.min_pairs_per_class))
 
@@ -87,17 +109,19 @@ def no_evaluation_images(
 
 
 @dg.asset_check(asset=zeroshot_eval, blocking=False,
+                config_schema=launch_schema(ZeroshotRegressionConfig),
                 description="The customized model is not worse than the base on the domain's "
                             "own datasets beyond a tolerance.")
 def customized_not_worse_than_base(
-    context: dg.AssetCheckExecutionContext, config: ZeroshotRegressionConfig,
-    react_home: ReactHomeResource,
+    context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource
 ) -> dg.AssetCheckResult:
     """Per domain dataset: customized - base >= -tolerance on the official metric (a WARN)."""
+    config = launch_config(context, ZeroshotRegressionConfig)
     return _result(evaluate_checks.customized_not_worse_than_base(
         react_home.store(), context.partition_key, config.model_kind, config.tolerance),
         severity=dg.AssetCheckSeverity.WARN)
 
 
-ALL_CHECKS = [pair_ids_unique_and_attached, embeddings_unit_norm_and_aligned, recall_meets_target,
-              min_pairs_per_class, no_evaluation_images, customized_not_worse_than_base]
+ALL_CHECKS = [pair_ids_unique_and_attached, shard_has_pairs, embeddings_unit_norm_and_aligned,
+              recall_meets_target, min_pairs_per_class, no_evaluation_images,
+              customized_not_worse_than_base]

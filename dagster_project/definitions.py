@@ -1,5 +1,8 @@
 """The one Definitions object of the REACT code location (wiring only)."""
 
+import os
+from pathlib import Path
+
 import dagster as dg
 
 from dagster_project import checks, jobs, schedules, sensors
@@ -15,6 +18,7 @@ from dagster_project.assets import (
 )
 from dagster_project.profile import Profile, current_profile
 from dagster_project.resources import MlflowResource, ReactHomeResource, default_react_home
+from react_assets.paths import check_writable
 
 ASSET_MODULES = [demo, corpus, models, embeddings, index, retrieval, customization, evaluation]
 
@@ -42,4 +46,13 @@ def build_definitions(root: str, profile: Profile | None = None) -> dg.Definitio
     )
 
 
+def check_homes() -> None:
+    """REACT_HOME and DAGSTER_HOME can be written, else an error naming the path, before the
+    code location touches anything (scripts/env.sh makes the same check before Dagster starts)."""
+    check_writable(Path(default_react_home()), "REACT_HOME")
+    if os.environ.get("DAGSTER_HOME"):
+        check_writable(Path(os.environ["DAGSTER_HOME"]), "DAGSTER_HOME")
+
+
+check_homes()
 defs = build_definitions(default_react_home(), current_profile())

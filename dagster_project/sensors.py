@@ -1,8 +1,10 @@
 """Sensors: shards landing, domain specs arriving, and refreshes of what fell behind.
 
-- ``landing_shards_sensor``: ``REACT_HOME/landing/*.tar`` (with an optional ``.parquet`` beside)
-  that stopped changing are moved into ``REACT_HOME/shards`` (a rename: same file system),
-  registered as shard partitions, and ingested + embedded by one run of ``shard_ingest_job``.
+- ``landing_shards_sensor``: ``REACT_HOME/landing/*.tar`` (any case; with an optional ``.parquet``
+  beside) that stopped changing are moved into ``REACT_HOME/shards`` as ``NAME-<sha256 prefix>``
+  (a rename: same file system; the same bytes again are a no-op, a changed file of the same name
+  a new shard), registered as shard partitions, and ingested by one run of ``shard_ingest_job``,
+  embedded too once a base model exists. A file that is not a tar goes to ``landing/rejected``.
 - ``domain_specs_sensor``: spec files in ``REACT_HOME/domains/incoming`` are registered (they stay
   there: relative dataset paths resolve against their folder); their domains become partitions and
   get a ``domain_job`` run once an index exists. A bad spec is reported, never fatal.
@@ -13,8 +15,6 @@
 
 import hashlib
 import json
-import os
-import re
 import time
 from pathlib import Path
 
@@ -39,91 +39,62 @@ from dagster_project.schedules import (
     latest_materialization_id,
     stale_domains,
 )
+from react_assets.corpus.landing import land_shard, settled_files
 from react_assets.domains.registry import register_domains
 from react_assets.domains.spec import DomainSpecError
 
 SENSOR_INTERVAL_SECONDS = 30
 # A landed file is taken once unchanged since the previous tick, or untouched for this long.
 LANDING_SETTLE_SECONDS = 60.0
-SHARD_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
-
-def _signature(tar: Path) -> list[int]:
-    """(size, mtime_ns) of the tar and of its parquet (0, 0 when there is none)."""
-    parquet = tar.with_suffix(".parquet")
-    stats = [tar.stat(), parquet.stat() if parquet.exists() else None]
-    return [v for s in stats for v in ((s.st_size, s.st_mtime_ns) if s else (0, 0))]
-
-
-def settled_shards(landing: Path, previous: dict[str, list[int]], now: float,
-                   settle_seconds: float = LANDING_SETTLE_SECONDS
-                   ) -> tuple[list[tuple[Path, list[int]]], dict[str, list[int]]]:
-    """Split landed tars into settled (path, signature) and still-changing {name: signature}.
-
-    Settled: signature equal to the one seen at the previous tick, or last modified at least
-    ``settle_seconds`` ago. Hidden and temporary files are ignored.
-    """
-    ready, pending = [], {}
-    for tar in sorted(landing.glob("*.tar")):
-        if tar.name.startswith("."):
-            continue
-        signature = _signature(tar)
-        newest = max(signature[1], signature[3]) / 1e9
-        if previous.get(tar.name) == signature or now - newest >= settle_seconds:
-            ready.append((tar, signature))
-        else:
-            pending[tar.name] = signature
-    return ready, pending
-
-
-def move_into_shards(tar: Path, shards: Path) -> Path:
-    """Rename the tar (and its parquet, first) into ``shards``; returns the new tar path."""
-    parquet = tar.with_suffix(".parquet")
-    for source in ([parquet] if parquet.exists() else []) + [tar]:
-        target = shards / source.name
-        try:
-            os.replace(source, target)
-        except OSError as err:
-            raise OSError(f"cannot move landed file {source} to {target}: {err} (landing and "
-                          "shards must be on the same file system)") from err
-    return shards / tar.name
+EMBEDDING_ASSET = "corpus_embeddings"
+EMBEDDING_SKIPPED_TAG = "react/embedding_skipped"  # on an ingestion-only run, says why
 
 
 @dg.sensor(
     job=shard_ingest_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Moves settled *.tar shards (+ .parquet) from REACT_HOME/landing into shards/, "
-                "adds their partitions and ingests + embeds each.",
+    description="Moves settled shards (*.tar, any case, + .parquet) from REACT_HOME/landing into "
+                "shards/ under a content-addressed id, adds their partitions and ingests each "
+                "(and embeds it once a base model exists); refuses what is not a tar.",
 )
 def landing_shards_sensor(
     context: dg.SensorEvaluationContext, react_home: ReactHomeResource
 ) -> dg.SensorResult:
-    """One shard_ingest_job run per settled landed shard; the cursor remembers unsettled ones."""
+    """One shard_ingest_job run per new landed shard; the cursor remembers unsettled ones."""
     paths = react_home.paths()
     previous = json.loads(context.cursor)["pending"] if context.cursor else {}
-    ready, pending = settled_shards(paths.landing, previous, time.time())
-    requests, new_ids, rejected = [], [], []
-    for tar, signature in ready:
-        shard_id = tar.stem
-        if not SHARD_ID_PATTERN.fullmatch(shard_id):
-            rejected.append(f"{tar}: shard id {shard_id!r} must match {SHARD_ID_PATTERN.pattern}")
-            continue
+    ready, pending = settled_files(paths.landing, previous, time.time(), LANDING_SETTLE_SECONDS)
+    has_base_model = latest_materialization_id(context.instance, "base_model") is not None
+    requests, new_ids, notes = [], [], []
+    for path in ready:
         try:
-            moved = move_into_shards(tar, paths.shards)
+            landed = land_shard(path, paths.shards)
         except OSError as err:  # the others still go ahead; this one stays and is retried
-            rejected.append(str(err))
+            notes.append(str(err))
+            context.log.error(str(err))
             continue
-        context.log.info(f"landed shard {shard_id}: moved to {moved}")
+        log = context.log.warning if landed.status == "rejected" or "WARNING" in landed.message \
+            else context.log.info
+        log(landed.message)
+        if landed.status != "new":
+            notes.append(landed.message)
+            continue
+        shard_id = landed.shard_id
         if not context.instance.has_dynamic_partition(shard_partitions.name, shard_id):
             new_ids.append(shard_id)
-        requests.append(dg.RunRequest(
-            run_key=f"{shard_id}:{'-'.join(map(str, signature))}", partition_key=shard_id))
-    for reason in rejected:
-        context.log.error(reason)
+        selection = None if has_base_model else [dg.AssetKey("corpus_shards")]
+        tags = {} if has_base_model else {EMBEDDING_SKIPPED_TAG: "no base_model yet"}
+        requests.append(dg.RunRequest(run_key=shard_id, partition_key=shard_id,
+                                      asset_selection=selection, tags=tags))
+    if requests and not has_base_model:
+        context.log.info(f"no base_model yet: {EMBEDDING_ASSET} is not requested for "
+                         f"{', '.join(r.partition_key for r in requests)} (ingestion only); "
+                         "materialize base_model, then embedding_job, to embed them")
     cursor = json.dumps({"pending": pending}, sort_keys=True)
     if not requests:
         waiting = f"{len(pending)} landed shard(s) still changing" if pending else "no new shard"
-        return dg.SensorResult(skip_reason="; ".join([waiting, *rejected]), cursor=cursor)
+        return dg.SensorResult(skip_reason="; ".join([waiting, *notes]), cursor=cursor)
     return dg.SensorResult(
         run_requests=requests, cursor=cursor,
         dynamic_partitions_requests=[shard_partitions.build_add_request(new_ids)] if new_ids else [],
@@ -132,7 +103,7 @@ def landing_shards_sensor(
 
 def _spec_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix in SPEC_SUFFIXES and not p.name.startswith("."))
+                  if p.is_file() and p.suffix.lower() in SPEC_SUFFIXES and not p.name.startswith("."))
 
 
 @dg.sensor(

@@ -8,6 +8,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def check_writable(path: Path, what: str = "REACT_HOME") -> None:
+    """Raise a PermissionError (or NotADirectoryError) naming ``path`` unless it, or the nearest
+    folder above it that exists, can be written. Touches nothing but a probe file it removes."""
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{what} {path} cannot be created: {existing} is a file, not a "
+                                 "folder")
+    where = "" if existing == path else f" (its nearest existing folder {existing} is not)"
+    try:  # a file of its own: processes creating the same home at once must not collide
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise PermissionError(f"{what} {path} is not writable{where}: {err.strerror or err}; "
+                              f"set {what} to a folder you can write") from err
+
+
 def model_folder_name(model_id: str) -> str:
     """A file-system-safe folder name for a model id (``react-mini-clip@sha256:ab12``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id)
@@ -92,14 +111,10 @@ class ReactPaths:
         return self.reports / "retrieval" / f"{domain}.png"
 
     def create(self) -> ReactPaths:
-        """Make every folder; fails loudly when the root is not writable."""
+        """Make every folder; first fails loudly, naming the root, when it is not writable."""
+        check_writable(self.root, "REACT_HOME")
         for folder in (self.root, self.mlartifacts, self.dagster_home, self.shards, self.landing,
                        self.domains, self.eval_data, self.embeddings, self.indexes,
                        self.checkpoints, self.reports):
             folder.mkdir(parents=True, exist_ok=True)
-        try:  # a file of its own: processes creating the same home at once must not collide
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-probe-"):
-                pass
-        except OSError as err:
-            raise PermissionError(f"REACT_HOME {self.root} is not writable: {err}") from err
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import signal
 import tarfile
@@ -68,3 +69,28 @@ def read_members(tar_path: Path | str, names: set[str], *, max_member_bytes: int
                 handle = archive.extractfile(member)
                 if handle is not None:
                     yield member.name, handle.read()
+
+
+# --- the fuzz campaign's size --------------------------------------------------------------------
+# CI (CI=true) runs the long campaign, CAMPAIGN_EXAMPLES cases per campaign test (the "campaign"
+# hypothesis profile); elsewhere the "dev" profile runs a short one; REACT_FUZZ_EXAMPLES=n sets n.
+# The profile is applied to the campaign tests only (other hypothesis tests keep their sizes).
+CAMPAIGN_EXAMPLES = 10_000
+
+
+def campaign_settings() -> object:
+    """The hypothesis settings of the campaign tests for this run (registered as profiles)."""
+    from hypothesis import HealthCheck, settings
+
+    common = {"derandomize": True, "database": None, "deadline": None,
+              "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
+                                        HealthCheck.function_scoped_fixture,
+                                        HealthCheck.large_base_example]}
+    settings.register_profile("campaign", max_examples=CAMPAIGN_EXAMPLES, **common)
+    settings.register_profile("dev", max_examples=300, **common)
+    name = "campaign" if os.environ.get("CI", "").lower() in ("true", "1") else "dev"
+    if os.environ.get("REACT_FUZZ_EXAMPLES"):
+        name = "custom"
+        settings.register_profile(name, max_examples=int(os.environ["REACT_FUZZ_EXAMPLES"]),
+                                  **common)
+    return settings.get_profile(name)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import tarfile
+from dataclasses import replace
 
 import pytest
 from react_assets.sql import count_pair_integrity, count_pairs_by_source, select_shard_pairs
 from shard_factory import add_member, good_samples, png_bytes, write_shard
 
+from react_assets.corpus.identity import ShardReplaceError
 from react_assets.corpus.ingest import IngestConfig, ingest_shard, stable_pair_id
 
 CONFIG = IngestConfig(max_image_pixels=512 * 512, workers=1)
@@ -67,6 +69,7 @@ def test_truncated_archive_keeps_complete_samples(tmp_path, store):
     report = ingest_shard(shard, "t", store, CONFIG)
     assert 0 < report.n_pairs < 20
     assert report.skipped.get("truncated_archive") == 1
+    assert report.skipped.get("truncated_sample", 0) <= 1
     assert report.archive_error
 
 
@@ -77,7 +80,11 @@ def test_reingesting_a_shard_replaces_its_rows(tmp_path, store):
     assert first.n_pairs == second.n_pairs == 6
     assert store.fetch(count_pairs_by_source) == [{"source": "test", "n_pairs": 6}]
     write_shard(shard, good_samples(4))
-    ingest_shard(shard, "r", store, CONFIG)
+    with pytest.raises(ShardReplaceError, match="its 6 ingested pairs are kept"):
+        ingest_shard(shard, "r", store, CONFIG)
+    assert store.fetch(count_pairs_by_source) == [{"source": "test", "n_pairs": 6}]
+    report = ingest_shard(shard, "r", store, replace(CONFIG, allow_replace=True))
+    assert "from 6 to 4 pairs" in report.replaced
     assert store.fetch(count_pairs_by_source) == [{"source": "test", "n_pairs": 4}]
 
 

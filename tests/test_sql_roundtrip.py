@@ -27,7 +27,7 @@ from shard_factory import png_bytes
 from react_assets.corpus.ingest import IngestConfig, ingest_shard, stable_pair_id
 from react_assets.store import Store
 
-CONFIG = IngestConfig(workers=1)
+CONFIG = IngestConfig(workers=1, allow_replace=True)  # examples share a store and may reuse ids
 FRAGMENTS = ["'); DROP TABLE pairs; --", "' OR '1'='1", "\"; DELETE FROM shards; --", "$shard_id",
              "?", "$1", "\\", "\\'", "''", "%s", "{}", "/* comment */", "-- trailing", ";",
              "\U0001F600\U0001F469\u200d\U0001F4BB",
@@ -37,7 +37,7 @@ FRAGMENTS = ["'); DROP TABLE pairs; --", "' OR '1'='1", "\"; DELETE FROM shards;
 NO_NUL = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 hostile_text = st.lists(st.sampled_from(FRAGMENTS) | st.text(NO_NUL, max_size=12),
                         min_size=1, max_size=6).map("".join)
-captions = hostile_text.filter(lambda c: c.strip() != "" and len(c.strip()) <= CONFIG.max_caption_chars)
+captions = hostile_text.filter(lambda c: c.strip() != "" and len(c) <= CONFIG.max_caption_chars)
 keys = hostile_text.map(lambda t: "".join(ch for ch in t if ch not in "/\\.")).filter(bool)
 TABLES = {statement.name.removeprefix("create_") for statement in SCHEMA}
 
@@ -73,7 +73,7 @@ def test_hostile_text_round_trips_unchanged(tmp_path: Path, store: Store,
     assert (report.n_pairs, report.skipped) == (len(rows), {})
     stored = store.fetch(select_shard_pairs, {"shard_id": shard_id})
     assert [(r["key"], r["caption"], r["source"]) for r in stored] == [
-        (key, caption.strip(), source) for key, caption, source in rows]
+        (key, caption, source) for key, caption, source in rows]  # byte-exact
     assert [r["pair_id"] for r in stored] == [stable_pair_id(shard_id, key) for key, _, _ in rows]
     assert shard_id in [r["shard_id"] for r in store.fetch(select_shard_ids)]
     assert TABLES <= table_names(store)
@@ -88,7 +88,7 @@ def test_injection_payloads_are_data_and_tables_survive(tmp_path: Path, store: S
         report = ingest_shard(shard, "'); DROP TABLE shards; --", store, CONFIG)
     assert report.n_pairs == len(rows) == len(FRAGMENTS) - 1  # all but the whitespace-only one
     stored = store.fetch(select_shard_pairs, {"shard_id": "'); DROP TABLE shards; --"})
-    assert [r["caption"] for r in stored] == [caption.strip() for _, caption, _ in rows]
+    assert [r["caption"] for r in stored] == [caption for _, caption, _ in rows]  # byte-exact
     assert [r["source"] for r in stored] == [source for _, _, source in rows]
     assert TABLES <= table_names(store)
     by_source = store.fetch(count_pairs_by_source)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import DUCKDB_POOL, shard_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
@@ -19,6 +19,9 @@ class CorpusShardsConfig(dg.Config):
     max_caption_chars: int | None = override(IngestConfig, "max_caption_chars",
                                              "longest caption accepted", ge=1)
     workers: int | None = override(IngestConfig, "workers", "image-decoding threads", ge=1)
+    allow_replace: bool | None = override(
+        IngestConfig, "allow_replace", "replace the shard's ingested pairs by a changed tar, or "
+        "by fewer pairs (otherwise such a run fails and keeps them)")
 
 
 @dg.asset(
@@ -27,11 +30,13 @@ class CorpusShardsConfig(dg.Config):
     group_name="corpus",
     kinds={"duckdb", "webdataset"},
     code_version="1",
+    config_schema=launch_schema(CorpusShardsConfig),
 )
 def corpus_shards(
-    context: dg.AssetExecutionContext, config: CorpusShardsConfig, react_home: ReactHomeResource
+    context: dg.AssetExecutionContext, react_home: ReactHomeResource
 ) -> dg.MaterializeResult:
     """Validated image-text pairs of one webdataset shard, recorded in DuckDB."""
+    config = launch_config(context, CorpusShardsConfig)
     shard_id = context.partition_key
     report = ingest_shard(react_home.paths().shard_tar(shard_id), shard_id, react_home.store(),
                           library_config(config, IngestConfig()))
@@ -43,5 +48,6 @@ def corpus_shards(
         "tar_members": report.n_members,
         "archive_error": report.archive_error or "",
         "pairs_per_second": round(report.pairs_per_second, 1),
+        "replaced": report.replaced or "",
         "dagster/row_count": report.n_pairs,
     })

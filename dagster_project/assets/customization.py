@@ -4,12 +4,13 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.assets.retrieval import retrieved_pairs
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.customize.domain import customize_registered_domain
-from react_assets.customize.recipe import CustomizationRecipe, recipe_preset
+from react_assets.customize.recipe import PRESETS, CustomizationRecipe, recipe_preset
+from react_assets.domains.settings import BASELINES, VARIANTS
 
 REACT_MODEL_CODE_VERSION = "2"  # 2: gated blocks keep PyTorch's default init
 
@@ -19,10 +20,12 @@ class ReactModelConfig(dg.Config):
     ``variants``, else gated-image alone; ``preset`` names the recipe (``demo``, tuned for the
     demo world, or ``official``, the REACT paper's); other fields left empty: the preset's."""
 
-    variants: list[str] | None = None
+    variants: list[str] | None = Field(default=None, description=f"any of {VARIANTS + BASELINES}",
+                                       json_schema_extra={"choices": list(VARIANTS + BASELINES)})
     preset: str = Field(default="demo", description="recipe preset: 'demo' (tuned for the demo "
                         "world) or 'official' (the REACT paper's: timm augmentation, logit scale "
-                        "trained, warmup 5000, lr 5e-4 / 5e-5 locked-text, mixed precision)")
+                        "trained, warmup 5000, lr 5e-4 / 5e-5 locked-text, mixed precision)",
+                        json_schema_extra={"choices": list(PRESETS)})
     num_gated_blocks: int | None = override(CustomizationRecipe, "num_gated_blocks",
                                             "gated blocks added to the image tower", ge=1)
     epochs: int | None = override(CustomizationRecipe, "epochs", "passes over the pairs", ge=1)
@@ -36,7 +39,8 @@ class ReactModelConfig(dg.Config):
                                           ge=0.0)
     warmup_steps: int | None = override(CustomizationRecipe, "warmup_steps", "linear warmup",
                                         ge=0)
-    seed: int | None = override(CustomizationRecipe, "seed", "initialisation and shuffling seed")
+    seed: int | None = override(CustomizationRecipe, "seed", "initialisation and shuffling seed",
+                                ge=0)
 
 
 @dg.asset(
@@ -47,14 +51,15 @@ class ReactModelConfig(dg.Config):
     group_name="customization",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=REACT_MODEL_CODE_VERSION,
+    config_schema=launch_schema(ReactModelConfig),
 )
 def react_model(
     context: dg.AssetExecutionContext,
-    config: ReactModelConfig,
     react_home: ReactHomeResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
     """The base CLIP customized for one domain: gated blocks trained on its retrieved pairs."""
+    config = launch_config(context, ReactModelConfig)
     recorded = customize_registered_domain(
         react_home.store(), react_home.paths(), mlflow.writer(), context.partition_key,
         library_config(config, recipe_preset(config.preset)), config.variants,

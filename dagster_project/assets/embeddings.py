@@ -4,7 +4,7 @@ import dagster as dg
 
 from dagster_project.assets.corpus import corpus_shards
 from dagster_project.assets.models import base_model
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL, shard_partitions
 from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import ReactHomeResource
@@ -30,11 +30,13 @@ class CorpusEmbeddingsConfig(dg.Config):
     group_name="retrieval",
     kinds={"torch", "numpy"},
     code_version="1",
+    config_schema=launch_schema(CorpusEmbeddingsConfig),
 )
 def corpus_embeddings(
-    context: dg.AssetExecutionContext, config: CorpusEmbeddingsConfig, react_home: ReactHomeResource
+    context: dg.AssetExecutionContext, react_home: ReactHomeResource
 ) -> dg.MaterializeResult:
     """L2-normalised float16 image and caption embeddings of one shard, rows = DuckDB pair order."""
+    config = launch_config(context, CorpusEmbeddingsConfig)
     result = embed_corpus_shard(react_home.store(), react_home.paths(), context.partition_key,
                                 library_config(config, EmbeddingConfig()),
                                 clip_retrieval_dir=config.clip_retrieval_dir)

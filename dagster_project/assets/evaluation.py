@@ -5,7 +5,7 @@ import base64
 import dagster as dg
 
 from dagster_project.assets.customization import react_model
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import DUCKDB_POOL, domain_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
@@ -32,15 +32,16 @@ class ZeroshotEvalConfig(dg.Config):
     group_name="evaluation",
     kinds={"torch", "duckdb", "mlflow"},
     code_version="2",
+    config_schema=launch_schema(ZeroshotEvalConfig),
 )
 def zeroshot_eval(
     context: dg.AssetExecutionContext,
-    config: ZeroshotEvalConfig,
     react_home: ReactHomeResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
     """Base, REAL baselines and customized models on the domain's datasets (zero-shot, and
     linear probes where a dataset names a train split) and the held-out general sets."""
+    config = launch_config(context, ZeroshotEvalConfig)
     report = evaluate_registered_domain(react_home.store(), react_home.paths(), mlflow.writer(),
                                         context.partition_key,
                                         library_config(config, EvaluationConfig()))

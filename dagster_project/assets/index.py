@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from dagster_project.assets.embeddings import corpus_embeddings
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import DUCKDB_POOL
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
@@ -33,11 +33,13 @@ class KnnIndexConfig(dg.Config):
     group_name="retrieval",
     kinds={"faiss", "duckdb"},
     code_version="1",
+    config_schema=launch_schema(KnnIndexConfig),
 )
 def knn_index(
-    context: dg.AssetExecutionContext, config: KnnIndexConfig, react_home: ReactHomeResource
+    context: dg.AssetExecutionContext, react_home: ReactHomeResource
 ) -> dg.MaterializeResult:
     """Inner-product faiss indexes over image and caption embeddings, tuned to a recall target."""
+    config = launch_config(context, KnnIndexConfig)
     index_config = library_config(config, IndexConfig())
     made = build_corpus_indexes(react_home.store(), react_home.paths(), index_config)
     metadata: dict = {"model_id": made.model_id, "shards": made.n_shards,

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from dagster_project.assets.corpus import corpus_shards
-from dagster_project.configs import library_config, override
+from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL
 from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
@@ -28,7 +28,8 @@ class BaseModelAssetConfig(dg.Config):
                                                  "mini-CLIP warmup steps", ge=0)
     pretrain_max_pairs: int | None = override(BaseModelPlan, "pretrain_max_pairs",
                                               "general pairs pre-trained on at most", ge=1)
-    seed: int | None = override(BaseModelPlan, "seed", "initialisation and shuffling seed")
+    seed: int | None = override(BaseModelPlan, "seed", "initialisation and shuffling seed",
+                                ge=0)
 
 
 @dg.asset(
@@ -38,14 +39,15 @@ class BaseModelAssetConfig(dg.Config):
     group_name="models",
     kinds={"torch", "mlflow", "duckdb"},
     code_version=BASE_MODEL_CODE_VERSION,
+    config_schema=launch_schema(BaseModelAssetConfig),
 )
 def base_model(
     context: dg.AssetExecutionContext,
-    config: BaseModelAssetConfig,
     react_home: ReactHomeResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
     """The frozen base CLIP every other stage uses, registered in DuckDB and MLflow."""
+    config = launch_config(context, BaseModelAssetConfig)
     made = make_base_model(
         react_home.store(), react_home.paths(), mlflow.writer(),
         library_config(config, BaseModelPlan()), dagster_run_id=context.run_id,

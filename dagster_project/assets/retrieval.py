@@ -3,13 +3,14 @@
 import base64
 
 import dagster as dg
+from pydantic import Field
 
 from dagster_project.assets.index import knn_index
-from dagster_project.configs import override
+from dagster_project.configs import launch_config, launch_schema, override
 from dagster_project.partitions import DUCKDB_POOL, domain_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
-from react_assets.domains.settings import RetrievalConfig
+from react_assets.domains.settings import MODES, RetrievalConfig
 from react_assets.retrieve.domain import retrieve_registered_domain
 
 
@@ -17,8 +18,8 @@ class RetrievedPairsConfig(dg.Config):
     """Retrieval mode and sizes. A field left empty takes the domain spec's ``retrieval`` value,
     else the library default shown."""
 
-    mode: str | None = override(RetrievalConfig, "mode", "text-to-image, text-to-text or "
-                                "image-to-image")
+    mode: str | None = override(RetrievalConfig, "mode", "what is searched with what",
+                                choices=MODES)
     k_per_query: int | None = override(RetrievalConfig, "k_per_query", "hits per query", ge=1)
     max_per_class: int | None = override(RetrievalConfig, "max_per_class",
                                          "pairs kept per class at most", ge=1)
@@ -28,7 +29,7 @@ class RetrievedPairsConfig(dg.Config):
     general_fraction: float | None = override(
         RetrievalConfig, "general_fraction",
         "uniform corpus sample added, as a fraction of the class pairs", ge=0.0)
-    grid_classes: int = 4
+    grid_classes: int = Field(default=4, ge=0, le=64)
 
 
 @dg.asset(
@@ -38,11 +39,13 @@ class RetrievedPairsConfig(dg.Config):
     group_name="retrieval",
     kinds={"faiss", "duckdb"},
     code_version="2",  # 2: general sample, decontamination against the general sets
+    config_schema=launch_schema(RetrievedPairsConfig),
 )
 def retrieved_pairs(
-    context: dg.AssetExecutionContext, config: RetrievedPairsConfig, react_home: ReactHomeResource
+    context: dg.AssetExecutionContext, react_home: ReactHomeResource
 ) -> dg.MaterializeResult:
     """Top pairs per class of one domain: merged, de-duplicated and decontaminated."""
+    config = launch_config(context, RetrievedPairsConfig)
     done = retrieve_registered_domain(
         react_home.store(), react_home.paths(), context.partition_key,
         overrides=config.model_dump(exclude={"grid_classes"}), grid_classes=config.grid_classes)

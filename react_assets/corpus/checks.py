@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from react_assets.contracts import CheckOutcome
-from react_assets.sql import count_pair_integrity, select_duplicate_pair_ids, select_orphan_pair_shards
+from react_assets.sql import (
+    count_pair_integrity,
+    select_duplicate_pair_ids,
+    select_orphan_pair_shards,
+    select_shard,
+)
 from react_assets.store import Store
 
 
@@ -24,3 +31,29 @@ def pair_ids_unique_and_attached(store: Store, examples: int = 10) -> CheckOutco
                                                   select_orphan_pair_shards)),
         },
     )
+
+
+def shard_has_pairs(store: Store, shard_id: str, max_skipped_fraction: float = 0.5) -> CheckOutcome:
+    """A shard ingested 0 pairs, or skipped more than ``max_skipped_fraction`` of its samples
+    (an empty tar, images without captions, a cut tar): the run must not look green."""
+    rows = store.fetch(select_shard, {"shard_id": shard_id})
+    if not rows:
+        return CheckOutcome(passed=False, metadata={"error": f"shard {shard_id} is not ingested"})
+    row = rows[0]
+    skipped = json.loads(row["skipped"]) if isinstance(row["skipped"], str) else dict(row["skipped"])
+    samples = {k: v for k, v in skipped.items() if k != "truncated_archive"}
+    n_samples = row["n_pairs"] + sum(samples.values())
+    fraction = sum(samples.values()) / n_samples if n_samples else 1.0
+    problems = []
+    if row["n_pairs"] == 0:
+        problems.append("0 pairs")
+    if fraction > max_skipped_fraction:
+        problems.append(f"{fraction:.0%} of {n_samples} samples skipped "
+                        f"(> {max_skipped_fraction:.0%})")
+    return CheckOutcome(passed=not problems, metadata={
+        "pairs": int(row["n_pairs"]), "samples": int(n_samples),
+        "skipped_fraction": round(fraction, 4), "skipped_by_reason": skipped,
+        "problems": "; ".join(problems) or "none", "tar": row["path"],
+        "tar_damaged": "truncated_archive" in skipped,
+        "query": select_shard.name,
+    })

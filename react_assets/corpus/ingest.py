@@ -1,8 +1,15 @@
 """Corpus ingestion: validate every sample of a shard and record the good pairs in DuckDB.
 
 Bad samples never stop a shard: each is skipped with a reason (counted per reason and recorded in
-``skipped_samples``). Re-ingesting a shard replaces its rows in one transaction, so it never
-duplicates them and a failure leaves the previous rows in place.
+``skipped_samples``); a sample lost in a damaged tar is counted too (``truncated_sample`` for the
+one being read when the archive broke, ``missing_from_tar`` for each successful key of the
+img2dataset parquet that the tar never reached). A file that is not an uncompressed tar is
+refused (:class:`ShardFileError`) and records nothing. Re-ingesting a shard replaces its rows in
+one transaction, so it never duplicates them and a failure leaves the previous rows in place; a
+re-ingestion that would change the tar or lose pairs needs ``allow_replace``.
+
+Captions are stored byte-exact (decoded UTF-8, whitespace kept); a caption that is only
+whitespace is skipped as ``empty_caption``.
 """
 
 from __future__ import annotations
@@ -21,11 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from react_assets.corpus.shards import IMAGE_EXTENSIONS, RawSample, ShardReadStats, iter_raw_samples
+from react_assets.corpus.identity import check_replacement, read_sidecar
+from react_assets.corpus.shards import (
+    IMAGE_EXTENSIONS,
+    RawSample,
+    ShardFileError,
+    ShardReadStats,
+    iter_raw_samples,
+    shard_file_problem,
+)
 from react_assets.hashing import file_sha256
 from react_assets.sql import (
     delete_shard_pairs,
@@ -50,6 +64,7 @@ class IngestConfig:
     max_caption_chars: int = 4000
     workers: int = 2
     chunk_size: int = 64
+    allow_replace: bool = False  # replace a shard's rows by a changed tar, or by fewer pairs
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class IngestReport:
     seconds: float
     archive_error: str | None = None
     sources: dict[str, int] = field(default_factory=dict)
+    replaced: str | None = None  # what an allowed replacement changed
 
     @property
     def n_skipped(self) -> int:
@@ -106,10 +122,10 @@ def validate_sample(
     if "txt" not in raw.members:
         return "missing_caption", f"{raw.key}: no .txt member"
     try:
-        caption = raw.members["txt"].decode("utf-8").strip()
+        caption = raw.members["txt"].decode("utf-8")  # byte-exact: whitespace is kept
     except UnicodeDecodeError as err:
         return "caption_not_utf8", f"{raw.key}.txt: {err}"
-    if not caption:
+    if not caption.strip():
         return "empty_caption", f"{raw.key}.txt is empty"
     if len(caption) > config.max_caption_chars:
         return "caption_too_long", f"{raw.key}.txt has {len(caption)} > {config.max_caption_chars} chars"
@@ -201,9 +217,12 @@ def ingest_shard(
     tar_path = Path(tar_path)
     if not tar_path.is_file():
         raise FileNotFoundError(f"shard {shard_id}: {tar_path} does not exist")
+    problem = shard_file_problem(tar_path)
+    if problem:
+        raise ShardFileError(f"shard {shard_id}: {tar_path} is refused: {problem}")
     started = time.perf_counter()
     stats = ShardReadStats()
-    urls = _parquet_urls(tar_path)
+    sidecar = read_sidecar(tar_path)
     pairs: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -213,25 +232,46 @@ def ingest_shard(
             result = ("duplicate_key", f"{key} appears more than once in the shard")
         seen.add(key)
         if isinstance(result, PairRecord):
-            pairs.append(_pair_row(result, shard_id, len(pairs), urls.get(key)))
+            pairs.append(_pair_row(result, shard_id, len(pairs), sidecar.urls.get(key)))
         else:
-            skipped.append({"shard_id": shard_id, "key": _utf8(key), "reason": result[0],
-                            "detail": _utf8(result[1][:500])})
+            skipped.append(_skip(shard_id, key, *result))
+    skipped += _lost_samples(shard_id, stats, sidecar.success_keys)
     counts = Counter(s["reason"] for s in skipped)
-    if stats.archive_error:
-        counts["truncated_archive"] += 1
-        skipped.append({"shard_id": shard_id, "key": "", "reason": "truncated_archive",
-                        "detail": stats.archive_error[:500]})
     report = IngestReport(
         shard_id=shard_id, n_members=stats.n_members, n_pairs=len(pairs),
         skipped=dict(sorted(counts.items())), seconds=time.perf_counter() - started,
         archive_error=stats.archive_error,
         sources=dict(sorted(Counter(p["source"] for p in pairs).items())),
     )
-    _write_shard(store, tar_path, shard_id, pairs, skipped, report)
+    tar_sha256 = file_sha256(tar_path)
+    report.replaced = check_replacement(store, shard_id, tar_sha256, report.n_pairs,
+                                        config.allow_replace)
+    _write_shard(store, tar_path, tar_sha256, shard_id, pairs, skipped, report)
     log.info("shard %s: %d pairs, %d skipped %s", shard_id, report.n_pairs, report.n_skipped,
              report.skipped)
     return report
+
+
+def _skip(shard_id: str, key: str, reason: str, detail: str) -> dict[str, str]:
+    return {"shard_id": shard_id, "key": _utf8(key), "reason": reason, "detail": _utf8(detail[:500])}
+
+
+def _lost_samples(shard_id: str, stats: ShardReadStats,
+                  success_keys: set[str] | None) -> list[dict[str, str]]:
+    """The samples a broken archive lost: the one being read, and each successful key of the
+    parquet never reached; plus one ``truncated_archive`` row for the archive itself."""
+    if not stats.archive_error:
+        return []
+    lost = [_skip(shard_id, key, "truncated_sample", f"cut off: {stats.archive_error}")
+            for key in stats.lost_keys]
+    unknown = "the samples after it are unknown (no img2dataset .parquet beside the tar)"
+    if success_keys is not None:
+        missing = sorted(success_keys - stats.keys)
+        lost += [_skip(shard_id, key, "missing_from_tar",
+                       "listed as a success in the parquet, not in the damaged tar")
+                 for key in missing]
+        unknown = f"{len(missing)} more successful sample(s) of the parquet never reached"
+    return [*lost, _skip(shard_id, "", "truncated_archive", f"{stats.archive_error}; {unknown}")]
 
 
 def _utf8(text: str) -> str:
@@ -261,7 +301,7 @@ SKIPPED_SCHEMA = pa.schema([("shard_id", pa.string()), ("key", pa.string()),
 
 
 def _write_shard(
-    store: Store, tar_path: Path, shard_id: str, pairs: list[dict[str, Any]],
+    store: Store, tar_path: Path, tar_sha256: str, shard_id: str, pairs: list[dict[str, Any]],
     skipped: list[dict[str, str]], report: IngestReport,
 ) -> None:
     with store.transaction() as conn:
@@ -275,24 +315,7 @@ def _write_shard(
                 conn.unregister("batch")
         conn.execute(upsert_shard, {
             "shard_id": shard_id, "path": str(tar_path.resolve()),
-            "tar_sha256": file_sha256(tar_path), "n_members": report.n_members,
+            "tar_sha256": tar_sha256, "n_members": report.n_members,
             "n_pairs": report.n_pairs, "n_skipped": report.n_skipped,
             "skipped": json.dumps(report.skipped),
         })
-
-
-def _parquet_urls(tar_path: Path) -> dict[str, str]:
-    """Read the optional img2dataset parquet beside the tar for each key's source URL."""
-    parquet = tar_path.with_suffix(".parquet")
-    if not parquet.exists():
-        return {}
-    try:
-        table = pq.read_table(parquet)
-    except (OSError, pa.ArrowInvalid) as err:
-        log.warning("%s: unreadable parquet ignored: %s", parquet, err)
-        return {}
-    if "key" not in table.column_names or "url" not in table.column_names:
-        return {}
-    return {str(k): str(u) for k, u in zip(table.column("key").to_pylist(),
-                                            table.column("url").to_pylist(), strict=True)
-            if k is not None and u is not None}

@@ -35,6 +35,39 @@ class ShardReadStats:
 
     n_members: int = 0
     archive_error: str | None = None
+    lost_keys: list[str] = field(default_factory=list)  # samples cut off by a broken archive
+    keys: set[str] = field(default_factory=set)  # every key read, whole or not
+
+
+COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz"),
+                    (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+class ShardFileError(ValueError):
+    """The file is not an uncompressed tar archive; the message names the file and the reason."""
+
+
+def shard_file_problem(path: Path | str) -> str | None:
+    """Why ``path`` cannot be a shard (not a tar, compressed, empty file), or None if it can.
+
+    An uncompressed tar starts with a 512-byte header whose checksum matches, or with zero blocks
+    (an empty archive, which is a tar and is ingested as one with 0 pairs).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not head:
+        return "not_a_tar: the file is empty (0 bytes)"
+    for magic, name in COMPRESSED_MAGIC:
+        if head.startswith(magic):
+            return (f"compressed_archive: a {name}-compressed file; shards are read uncompressed "
+                    f"(decompress it, e.g. 'gunzip', and land the .tar)")
+    if len(head) == 512 and head == b"\x00" * 512:
+        return None
+    try:
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+    except tarfile.HeaderError as err:
+        return f"not_a_tar: {err}; it starts with {head[:40]!r}"
+    return None
 
 
 def split_member_name(name: str) -> tuple[str, str] | None:
@@ -79,6 +112,7 @@ def iter_raw_samples(
                 stats.n_members += 1
                 parts = split_member_name(member.name)
                 key = parts[0] if parts else member.name
+                stats.keys.add(key)
                 if current is None or current.key != key:
                     if current is not None:
                         yield current
@@ -87,7 +121,9 @@ def iter_raw_samples(
             _check_end_of_archive(tar_path, archive.offset)
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
         stats.archive_error = f"{type(err).__name__}: {err}"
-        # The sample being read when the archive broke may be incomplete: drop it.
+        # The sample being read when the archive broke may be incomplete: counted as lost.
+        if current is not None:
+            stats.lost_keys.append(current.key)
         current = None
     if current is not None:
         yield current

@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from react_assets.domains.spec import DatasetSpec, DomainCatalog, DomainSpec, load_domain_catalog
+from react_assets.domains.spec import (
+    DatasetSpec,
+    DomainCatalog,
+    DomainSpec,
+    DomainSpecError,
+    load_domain_catalog,
+)
 from react_assets.sql import select_domain, upsert_domain
 from react_assets.store import Store
 
@@ -30,6 +36,7 @@ def register_domains(store: Store, spec_path: Path | str) -> list[str]:
     """Validate a spec file and record each of its domains; returns their names."""
     spec_path = Path(spec_path).resolve()
     catalog = load_domain_catalog(spec_path)
+    check_datasets_exist(catalog, spec_path)
     with store.transaction() as conn:
         for domain in catalog.domains:
             conn.execute(upsert_domain, {
@@ -38,6 +45,24 @@ def register_domains(store: Store, spec_path: Path | str) -> list[str]:
                 "classes": json.dumps(list(domain.classes), ensure_ascii=False),
             })
     return [domain.name for domain in catalog.domains]
+
+
+def check_datasets_exist(catalog: DomainCatalog, spec_path: Path) -> None:
+    """Every dataset the spec names is on disk, in the form its layout reads (checked at
+    registration, so a wrong path fails now rather than at evaluation)."""
+    named = [(f"domain {d.name}", ds) for d in catalog.domains for ds in d.datasets]
+    named += [("general_datasets", ds) for ds in catalog.general_datasets]
+    named += [("retrieval_datasets", ds) for ds in catalog.retrieval_datasets]
+    missing = []
+    for owner, ds in named:
+        wanted = {"pairs-jsonl": "file", "vision-datasets": "file or folder"}.get(ds.layout, "folder")
+        ok = {"file": ds.path.is_file(), "folder": ds.path.is_dir()}.get(wanted, ds.path.exists())
+        if not ok:
+            missing.append(f"{owner}: dataset {ds.name!r} ({ds.layout}) needs a {wanted} at "
+                           f"{ds.path}, which does not exist")
+    if missing:
+        raise DomainSpecError(f"{spec_path}: " + "; ".join(missing) + " (relative paths resolve "
+                              "against the spec's folder)")
 
 
 def registered_domain(store: Store, name: str) -> RegisteredDomain:

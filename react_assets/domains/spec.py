@@ -26,6 +26,7 @@ folder. Example::
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import reprlib
@@ -48,6 +49,11 @@ _KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 # YAML aliases share nodes; a spec whose alias-expanded size passes this is refused (alias bombs).
 MAX_SPEC_EXPANDED_NODES = 1_000_000
+
+
+CATALOG_KEYS = ("domains", "general_datasets", "general_templates", "retrieval_datasets")
+DOMAIN_KEYS = ("name", "classes", "templates", "datasets", "examples", "retrieval", "variants")
+DATASET_KEYS = ("name", "path", "layout", "metric")
 
 
 class DomainSpecError(ValueError):
@@ -119,7 +125,7 @@ def load_domain_catalog(path: Path | str) -> DomainCatalog:
         raise DomainSpecError(f"{path}: spec is larger than {MAX_SPEC_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else _load_yaml(text)
+        raw = json.loads(text) if path.suffix.lower() == ".json" else _load_yaml(text)
     # ValueError: ints over 4300 digits, impossible YAML timestamps (2020-13-45), alias bombs
     except (UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError) as err:
         raise DomainSpecError(f"{path}: not valid {path.suffix or 'YAML'}: {err}") from err
@@ -134,7 +140,10 @@ def _load_yaml(text: str) -> Any:
         if node is None:
             return None
         _check_expanded_size(node)
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except (AttributeError, TypeError) as err:  # a scalar tag on a collection: !!timestamp {}
+            raise ValueError(f"a YAML tag does not fit its value: {err}") from err
     finally:
         loader.dispose()
 
@@ -166,6 +175,8 @@ def _valid_template(template: str) -> bool:
 
 def parse_domain_catalog(raw: Any, *, base: Path, source: str = "<spec>") -> DomainCatalog:
     """Validate an already-parsed spec (a dict) into a :class:`DomainCatalog`."""
+    if isinstance(raw, dict):
+        check_keys(raw, CATALOG_KEYS, source)
     if not isinstance(raw, dict) or not isinstance(raw.get("domains"), list):
         raise DomainSpecError(f"{source}: expected a mapping with a 'domains' list")
     domains = tuple(
@@ -187,6 +198,19 @@ def parse_domain_catalog(raw: Any, *, base: Path, source: str = "<spec>") -> Dom
     templates = _templates(raw.get("general_templates", ["a photo of a {}."]), source)
     return DomainCatalog(domains=domains, general_datasets=general, general_templates=templates,
                          retrieval_datasets=retrieval)
+
+
+def check_keys(mapping: dict, known: tuple[str, ...], where: str, what: str = "key") -> None:
+    """Refuse a key that is not in ``known``, suggesting the nearest known one (a typo such as
+    ``retreival:`` must not silently fall back to the defaults)."""
+    for key in mapping:
+        if key in known:
+            continue
+        text = key if isinstance(key, str) else str(key)
+        close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DomainSpecError(f"{where}: unknown {what} {reprlib.repr(key)}; {hint}"
+                              f"known: {', '.join(known)}")
 
 
 def _templates(value: Any, where: str) -> tuple[str, ...]:
@@ -212,6 +236,7 @@ def _text(value: Any, where: str, key: str) -> str:
 def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
     if not isinstance(entry, dict):
         raise DomainSpecError(f"{where}: expected a mapping")
+    check_keys(entry, DOMAIN_KEYS, where)
     name = _text(entry.get("name"), where, "name")
     if not NAME_PATTERN.fullmatch(name):  # match() would accept a trailing newline
         raise DomainSpecError(f"{where}: name {name!r} must match {NAME_PATTERN.pattern}")
@@ -252,8 +277,7 @@ def _retrieval(value: Any, where: str) -> dict[str, Any]:
     for key, item in value.items():
         kind = RETRIEVAL_KEYS.get(key)
         if kind is None:
-            raise DomainSpecError(f"{where}: unknown retrieval setting {reprlib.repr(key)}; "
-                                  f"known: {sorted(RETRIEVAL_KEYS)}")
+            check_keys({key: item}, tuple(RETRIEVAL_KEYS), where, "retrieval setting")
         if kind is str:
             valid = isinstance(item, str)
         else:  # bool is an int subclass, never a count or a threshold
@@ -281,6 +305,7 @@ def _variants(value: Any, where: str) -> tuple[str, ...]:
 def _parse_dataset(entry: Any, base: Path, where: str) -> DatasetSpec:
     if not isinstance(entry, dict):
         raise DomainSpecError(f"{where}: expected a mapping")
+    check_keys(entry, DATASET_KEYS, where)
     name = _text(entry.get("name"), where, "name")
     layout = entry.get("layout", "imagefolder")
     metric = entry.get("metric", "accuracy")

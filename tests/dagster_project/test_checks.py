@@ -38,13 +38,13 @@ from react_assets.retrieve.sets import store_retrieval_set
 from react_assets.store import Store
 
 MODEL_ID = "react-tiny@sha256:test"
-PARTITIONS = {"corpus_embeddings": shard_partitions, "retrieved_pairs": domain_partitions,
-              "zeroshot_eval": domain_partitions}
+PARTITIONS = {"corpus_shards": shard_partitions, "corpus_embeddings": shard_partitions,
+              "retrieved_pairs": domain_partitions, "zeroshot_eval": domain_partitions}
 
 
-def stand_in(name: str) -> dg.AssetsDefinition:
+def stand_in(name: str, partitioned: bool = True) -> dg.AssetsDefinition:
     """An asset with the real asset's key and partitions that does nothing."""
-    @dg.asset(name=name, partitions_def=PARTITIONS.get(name))
+    @dg.asset(name=name, partitions_def=PARTITIONS.get(name) if partitioned else None)
     def _asset() -> None:
         return None
     return _asset
@@ -67,7 +67,8 @@ def run_check(instance, home):
             instance.add_dynamic_partitions(PARTITIONS[asset_name].name, [partition])
         run_config = {"ops": {check.node_def.name: {"config": config}}} if config else None
         result = dg.materialize(
-            [stand_in(asset_name), check], instance=instance, partition_key=partition,
+            [stand_in(asset_name, partition is not None), check], instance=instance,
+            partition_key=partition,
             resources={"react_home": ReactHomeResource(root=str(home.root))},
             run_config=run_config, raise_on_error=False)
         (evaluation,) = result.get_asset_check_evaluations()
@@ -131,6 +132,33 @@ def test_corpus_integrity_fails_on_orphan_pairs(run_check, store):
     assert not evaluation.passed
     assert evaluation.metadata["orphan_pairs"].value == 2
     assert evaluation.metadata["orphan_shards"].value == {"ghost": 2}
+
+
+def record_shard(store: Store, shard_id: str, n_pairs: int, skipped: dict[str, int]) -> None:
+    store.execute(upsert_shard, {
+        "shard_id": shard_id, "path": f"/x/{shard_id}.tar", "tar_sha256": "0" * 64,
+        "n_members": 0, "n_pairs": n_pairs, "n_skipped": sum(skipped.values()),
+        "skipped": json.dumps(skipped)})
+
+
+@pytest.mark.parametrize(("n_pairs", "skipped", "passed", "problem"), [
+    (0, {}, False, "0 pairs"),  # an empty tar
+    (0, {"missing_caption": 4}, False, "100% of 4 samples skipped"),  # images, no captions
+    (3, {"undecodable_image": 5, "truncated_archive": 1}, False, "62% of 8 samples skipped"),
+    (7, {"truncated_sample": 1, "missing_from_tar": 2, "truncated_archive": 1}, True, "none"),
+])
+def test_a_shard_without_pairs_or_mostly_skipped_fails_its_blocking_check(
+        run_check, store, n_pairs, skipped, passed, problem):
+    record_shard(store, "s", n_pairs, skipped)
+    evaluation = run_check(checks.shard_has_pairs, partition="s")
+    assert evaluation.passed is passed and evaluation.blocking
+    assert problem in evaluation.metadata["problems"].value
+
+
+def test_the_shard_check_honours_its_config(run_check, store):
+    record_shard(store, "s", 3, {"undecodable_image": 5})
+    assert run_check(checks.shard_has_pairs, partition="s",
+                     config={"max_skipped_fraction": 0.7}).passed
 
 
 def test_corpus_integrity_fails_on_duplicate_pair_ids(run_check, home):

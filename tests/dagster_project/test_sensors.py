@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from react_assets.sql import select_domain
+from shard_factory import good_samples, write_shard
 
 from dagster_project import sensors
 from dagster_project.partitions import shard_partitions
@@ -44,9 +46,8 @@ def apply_partitions(instance, result: dg.SensorResult) -> None:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
 
-def land(home: ReactPaths, name: str, age_s: float, parquet: bool = True) -> Path:
-    tar = home.landing / f"{name}.tar"
-    tar.write_bytes(b"tar bytes of " + name.encode())
+def land(home: ReactPaths, name: str, age_s: float, parquet: bool = True, n: int = 2) -> Path:
+    tar = write_shard(home.landing / f"{name}.tar", good_samples(n, source=name))
     files = [tar]
     if parquet:
         files.append(tar.with_suffix(".parquet"))
@@ -57,18 +58,27 @@ def land(home: ReactPaths, name: str, age_s: float, parquet: bool = True) -> Pat
     return tar
 
 
+def shard_id_of(tar_bytes: bytes, stem: str) -> str:
+    return f"{stem}-{hashlib.sha256(tar_bytes).hexdigest()[:12]}"
+
+
+def record_base_model(instance) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="base_model"))
+
+
 # landing_shards_sensor ---------------------------------------------------------------------------
 
 def test_a_settled_shard_is_moved_registered_and_requested_once(instance, home):
-    land(home, "shard-00042", age_s=600)
+    data = land(home, "shard-00042", age_s=600).read_bytes()
+    shard_id = shard_id_of(data, "shard-00042")
     first = tick(sensors.landing_shards_sensor, instance, home)
-    assert [r.partition_key for r in first.run_requests] == ["shard-00042"]
-    assert [list(r.partition_keys) for r in first.dynamic_partitions_requests] == [["shard-00042"]]
-    assert (home.shards / "shard-00042.tar").read_bytes() == b"tar bytes of shard-00042"
-    assert (home.shards / "shard-00042.parquet").read_bytes() == b"PAR1"
+    assert [r.partition_key for r in first.run_requests] == [shard_id]
+    assert [list(r.partition_keys) for r in first.dynamic_partitions_requests] == [[shard_id]]
+    assert (home.shards / f"{shard_id}.tar").read_bytes() == data
+    assert (home.shards / f"{shard_id}.parquet").read_bytes() == b"PAR1"
     assert list(home.landing.iterdir()) == []
     apply_partitions(instance, first)
-    assert instance.has_dynamic_partition(shard_partitions.name, "shard-00042")
+    assert instance.has_dynamic_partition(shard_partitions.name, shard_id)
 
     second = tick(sensors.landing_shards_sensor, instance, home, first.cursor)
     assert not second.run_requests
@@ -82,40 +92,100 @@ def test_a_shard_still_being_written_waits_until_it_stops_changing(instance, hom
     assert "1 landed shard(s) still changing" in first.skip_reason.skip_message
     assert tar.exists()
 
-    with tar.open("ab") as handle:  # the writer appended more bytes since the last tick
-        handle.write(b"more")
+    write_shard(tar, good_samples(3))  # the writer wrote more since the last tick
     second = tick(sensors.landing_shards_sensor, instance, home, first.cursor)
     assert not second.run_requests and tar.exists()
 
+    shard_id = shard_id_of(tar.read_bytes(), "shard-00007")
     third = tick(sensors.landing_shards_sensor, instance, home, second.cursor)  # unchanged now
-    assert [r.partition_key for r in third.run_requests] == ["shard-00007"]
-    assert (home.shards / "shard-00007.tar").exists() and not tar.exists()
+    assert [r.partition_key for r in third.run_requests] == [shard_id]
+    assert (home.shards / f"{shard_id}.tar").exists() and not tar.exists()
 
 
-def test_a_known_shard_landing_again_is_re_ingested_without_a_new_partition(instance, home):
-    instance.add_dynamic_partitions(shard_partitions.name, ["shard-00001"])
-    land(home, "shard-00001", age_s=600)
+def test_the_same_bytes_landing_again_are_a_no_op(instance, home):
+    data = land(home, "00000", age_s=600).read_bytes()
+    first = tick(sensors.landing_shards_sensor, instance, home)
+    apply_partitions(instance, first)
+    land(home, "00000", age_s=600)
+    again = tick(sensors.landing_shards_sensor, instance, home, first.cursor)
+    assert not again.run_requests and not again.dynamic_partitions_requests
+    assert "same bytes as shard " + shard_id_of(data, "00000") in again.skip_reason.skip_message
+    assert list(home.landing.iterdir()) == []
+
+
+def test_a_second_corpus_with_the_same_shard_names_becomes_new_shards(instance, home):
+    first_bytes = land(home, "00000", age_s=600, n=2).read_bytes()
+    first = tick(sensors.landing_shards_sensor, instance, home)
+    apply_partitions(instance, first)
+    second_bytes = land(home, "00000", age_s=600, n=3).read_bytes()  # another img2dataset run
+    second = tick(sensors.landing_shards_sensor, instance, home, first.cursor)
+    old_id, new_id = shard_id_of(first_bytes, "00000"), shard_id_of(second_bytes, "00000")
+    assert [r.partition_key for r in second.run_requests] == [new_id] and old_id != new_id
+    assert (home.shards / f"{old_id}.tar").read_bytes() == first_bytes  # never overwritten
+    assert (home.shards / f"{new_id}.tar").read_bytes() == second_bytes
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("bad name.tar", None, "name 'bad name' must be"),
+    ("page.tar", b"<!DOCTYPE html><html>404</html>" * 30, "not_a_tar"),
+    ("empty-file.tar", b"", "not_a_tar: the file is empty"),
+    ("zipped.tar.gz", b"\x1f\x8b\x08\x00" + b"\x00" * 600, "compressed_archive"),
+    ("zipped.TGZ", b"\x1f\x8b\x08\x00" + b"\x00" * 600, "compressed_archive"),
+])
+def test_what_cannot_be_a_shard_is_moved_aside_with_its_reason_and_never_a_partition(
+        instance, home, name, content, reason):
+    path = home.landing / name
+    if content is None:
+        write_shard(path, good_samples(1))
+    else:
+        path.write_bytes(content)
+    old = time.time() - 600
+    os.utime(path, (old, old))
     result = tick(sensors.landing_shards_sensor, instance, home)
-    assert [r.partition_key for r in result.run_requests] == ["shard-00001"]
-    assert not result.dynamic_partitions_requests
+    assert not result.run_requests and not result.dynamic_partitions_requests
+    assert reason in result.skip_reason.skip_message
+    assert (home.landing / "rejected" / name).exists()
+    assert reason in (home.landing / "rejected" / f"{name}.reason.txt").read_text()
+    assert list(home.shards.iterdir()) == []
+    again = tick(sensors.landing_shards_sensor, instance, home, result.cursor)
+    assert again.skip_reason.skip_message == "no new shard"  # reported once
 
 
-def test_a_shard_with_an_unusable_name_stays_in_landing(instance, home):
-    land(home, "bad name", age_s=600)
+def test_an_upper_case_tar_suffix_is_taken(instance, home):
+    tar = land(home, "00003", age_s=600, parquet=False)
+    tar.rename(tar.with_name("00003.TAR"))
     result = tick(sensors.landing_shards_sensor, instance, home)
-    assert not result.run_requests
-    assert "'bad name' must match" in result.skip_reason.skip_message
-    assert (home.landing / "bad name.tar").exists()
+    assert [r.partition_key for r in result.run_requests] == [
+        shard_id_of((home.shards / f"{result.run_requests[0].partition_key}.tar").read_bytes(),
+                    "00003")]
 
 
 def test_a_shard_that_cannot_be_moved_stays_and_the_others_go_ahead(instance, home):
-    (home.shards / "shard-00002.tar" / "occupied").mkdir(parents=True)  # rename target is a folder
-    land(home, "shard-00002", age_s=600, parquet=False)
-    land(home, "shard-00003", age_s=600)
+    blocked = land(home, "shard-00002", age_s=600, parquet=False)
+    blocked_id = shard_id_of(blocked.read_bytes(), "shard-00002")
+    (home.shards / f"{blocked_id}.tar" / "occupied").mkdir(parents=True)  # target is a folder
+    data = land(home, "shard-00003", age_s=600).read_bytes()
     result = tick(sensors.landing_shards_sensor, instance, home)
-    assert [r.partition_key for r in result.run_requests] == ["shard-00003"]
-    assert (home.landing / "shard-00002.tar").exists()
-    assert (home.shards / "shard-00003.tar").exists()
+    assert [r.partition_key for r in result.run_requests] == [shard_id_of(data, "shard-00003")]
+    assert blocked.exists()
+
+
+def test_without_a_base_model_only_ingestion_is_requested_and_the_skip_is_logged(
+        instance, home, capfd):
+    land(home, "00000", age_s=600)
+    result = tick(sensors.landing_shards_sensor, instance, home)
+    [request] = result.run_requests
+    assert request.asset_selection == [dg.AssetKey("corpus_shards")]
+    assert request.tags[sensors.EMBEDDING_SKIPPED_TAG] == "no base_model yet"
+    assert "no base_model yet: corpus_embeddings is not requested" in capfd.readouterr().err
+
+
+def test_once_a_base_model_exists_ingestion_and_embedding_are_requested(instance, home):
+    record_base_model(instance)
+    land(home, "00000", age_s=600)
+    [request] = tick(sensors.landing_shards_sensor, instance, home).run_requests
+    assert request.asset_selection is None  # the whole job: corpus_shards + corpus_embeddings
+    assert sensors.EMBEDDING_SKIPPED_TAG not in request.tags
 
 
 def test_the_landing_job_ingests_and_embeds_one_partition():
@@ -220,3 +290,10 @@ def test_leaderboard_is_refreshed_when_an_evaluation_is_newer(instance):
     materialize(instance, "zeroshot_eval", "pets")
     assert isinstance(freshness_tick(sensors.leaderboard_freshness_sensor, instance),
                       dg.RunRequest)
+
+
+def test_a_spec_with_an_upper_case_suffix_is_registered(instance, home):
+    write_spec(home, "pets.YAML", GOOD_SPEC.format(name="pets"))
+    result = tick(sensors.domain_specs_sensor, instance, home)
+    assert "registered pets" in result.skip_reason.skip_message
+    assert Store(home.duckdb).fetch(select_domain, {"domain": "pets"})

@@ -79,7 +79,7 @@ def run_ingest(params: dict[str, Any]) -> dict[str, Any]:
     store = _store(params | {"hang_statement": "upsert_shard"})
     store.apply_schema()
     report = ingest.ingest_shard(params["tar"], params["shard_id"], store,
-                                 ingest.IngestConfig(workers=1))
+                                 ingest.IngestConfig(workers=1, allow_replace=True))
     return {"n_pairs": report.n_pairs}
 
 

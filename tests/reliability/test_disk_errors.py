@@ -107,7 +107,7 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
             ("create", lambda: ReactPaths(root).create()),
             ("save_npy", lambda: save_npy(npy, np.zeros((6, 2), np.float16))),
             ("ingest", lambda: ingest_shard(tar, "s", Store(root / "react.duckdb",
-                                            lock_timeout_s=5), IngestConfig(workers=1))),
+                                            lock_timeout_s=5), IngestConfig(workers=1, allow_replace=True))),
         ):
             try:
                 call()
@@ -177,6 +177,6 @@ def test_disk_full_while_ingesting_keeps_the_previous_rows(tmp_path):
     assert store.fetch(select_shard_pairs, {"shard_id": "s"}) == before
     assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
-    ingest_shard(tar, "s", store, IngestConfig(workers=1))
+    ingest_shard(tar, "s", store, IngestConfig(workers=1, allow_replace=True))
     after = store.fetch(select_shard_pairs, {"shard_id": "s"})
     assert len(after) == 200 and {r["source"] for r in after} == {"v2"}

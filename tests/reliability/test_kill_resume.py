@@ -85,7 +85,7 @@ def test_killed_ingestion_keeps_the_old_rows_and_a_rerun_matches(tmp_path):
     params |= {"hang": False, "result": str(tmp_path / "ingest-result.json")}
     rerun = run_script("ingest", params, tmp_path / "ingest.json")
     assert rerun.wait(120) == 0
-    ingest_shard(new_tar, "s", whole, IngestConfig(workers=1))
+    ingest_shard(new_tar, "s", whole, IngestConfig(workers=1, allow_replace=True))
     resumed_pairs = killed.fetch(select_shard_pairs, {"shard_id": "s"})
     assert len(resumed_pairs) == 30 and {p["source"] for p in resumed_pairs} == {"new"}
     assert resumed_pairs == whole.fetch(select_shard_pairs, {"shard_id": "s"})
