@@ -59,3 +59,13 @@ def test_bad_settings_are_refused_with_the_file_and_field(fields, message):
     with pytest.raises(DomainSpecError) as err:
         parse(**fields)
     assert str(err.value).startswith("s.yaml: domains[0]: ") and message in str(err.value)
+
+
+def test_the_spec_takes_every_numeric_and_choice_field_of_retrieval_config():
+    import dataclasses
+
+    from react_assets.domains.spec import RETRIEVAL_KEYS
+
+    settable = {f.name for f in dataclasses.fields(RetrievalConfig)} - {"dedupe_by_image_hash"}
+    assert set(RETRIEVAL_KEYS) == settable
+    assert RETRIEVAL_KEYS["mode"] is str and RETRIEVAL_KEYS["max_per_class"] is int

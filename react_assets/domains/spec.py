@@ -31,6 +31,7 @@ import json
 import re
 import reprlib
 import string
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,24 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
 METRICS = ("accuracy", "mean-per-class", "11point_mAP", "roc_auc")
 # The retrieval settings a spec may fix for its domain, and their types.
-RETRIEVAL_KEYS = {"mode": str, "k_per_query": int, "max_per_class": int,
-                  "near_duplicate_threshold": float, "general_fraction": float}
+
+
+def _retrieval_keys() -> dict[str, type]:
+    """RetrievalConfig's fields a spec may set, with the kind of value each takes (from the
+    dataclass: ``Literal`` choices are strings, ``int | None`` an integer)."""
+    kinds = {}
+    for name, hint in typing.get_type_hints(RetrievalConfig).items():
+        args = {a for a in typing.get_args(hint) if a is not type(None)}
+        if typing.get_origin(hint) is typing.Literal:
+            kinds[name] = str
+        elif hint in (int, float):
+            kinds[name] = hint
+        elif args in ({int}, {float}):  # int | None, float | None
+            kinds[name] = next(iter(args))
+    return kinds
+
+
+RETRIEVAL_KEYS = _retrieval_keys()  # every numeric and choice field of RetrievalConfig
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 # YAML aliases share nodes; a spec whose alias-expanded size passes this is refused (alias bombs).
@@ -52,8 +69,9 @@ MAX_SPEC_EXPANDED_NODES = 1_000_000
 
 
 CATALOG_KEYS = ("domains", "general_datasets", "general_templates", "retrieval_datasets")
-DOMAIN_KEYS = ("name", "classes", "templates", "datasets", "examples", "retrieval", "variants")
-DATASET_KEYS = ("name", "path", "layout", "metric")
+DOMAIN_KEYS = ("name", "classes", "templates", "datasets", "examples", "retrieval", "variants",
+               "synonyms")
+DATASET_KEYS = ("name", "path", "layout", "metric", "train")
 
 
 class DomainSpecError(ValueError):

@@ -20,6 +20,11 @@ import pytest
 from devtools.cluster import Cluster, missing_requirements
 
 pytestmark = pytest.mark.slow
+# Opt-in until it has passed in one uninterrupted run (about 35 min on a 2-core machine): it
+# starts PostgreSQL, Dask, MLflow and runs the tiny world twice.
+if os.environ.get("REACT_CLUSTER_TESTS") != "1":
+    pytest.skip("the cluster end-to-end test runs with REACT_CLUSTER_TESTS=1",
+                allow_module_level=True)
 MISSING = missing_requirements()
 if MISSING:
     pytest.skip(f"cluster profile needs: {', '.join(MISSING)} (scripts/setup.sh installs them)",
