@@ -124,6 +124,7 @@ def test_the_definitions_wire_every_check_sensor_and_schedule(tmp_path):
                                                       "weekly_index_refresh"}
     assert repo.has_job("shard_ingest_job")
     check_names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert check_names == {"pair_ids_unique_and_attached", "embeddings_unit_norm_and_aligned",
+    assert check_names == {"pair_ids_unique_and_attached", "shard_has_pairs",
+                           "embeddings_unit_norm_and_aligned",
                            "recall_meets_target", "min_pairs_per_class", "no_evaluation_images",
                            "customized_not_worse_than_base"}
