@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import tempfile
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ def check_writable(path: Path, what: str = "REACT_HOME") -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise NotADirectoryError(f"{what} {path} cannot be created: {existing} is a file, not a "
-                                 "folder")
+        raise NotADirectoryError(errno.ENOTDIR, f"{what} {path} cannot be created: {existing} is "
+                                 "a file, not a folder")
     where = "" if existing == path else f" (its nearest existing folder {existing} is not)"
     try:  # a file of its own: processes creating the same home at once must not collide
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-probe-"):

@@ -106,8 +106,8 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
         for name, call in (
             ("create", lambda: ReactPaths(root).create()),
             ("save_npy", lambda: save_npy(npy, np.zeros((6, 2), np.float16))),
-            ("ingest", lambda: ingest_shard(tar, "s", Store(root / "react.duckdb",
-                                            lock_timeout_s=5), IngestConfig(workers=1, allow_replace=True))),
+            ("ingest", lambda: ingest_shard(tar, "s", Store(root / "react.duckdb", lock_timeout_s=5),
+                                            IngestConfig(workers=1, allow_replace=True))),
         ):
             try:
                 call()
@@ -146,7 +146,7 @@ def test_disk_full_while_embedding_keeps_the_previous_embeddings(tmp_path):
     committed = {k: v for k, v in snapshot(out).items() if not k.startswith("parts")}
 
     write_shard(tar, good_samples(40))  # the shard grew: its embeddings must be recomputed
-    ingest_shard(tar, "e", store, IngestConfig(workers=1))
+    ingest_shard(tar, "e", store, IngestConfig(workers=1, allow_replace=True))
     # 1500 bytes: the 8-row chunks (640 B) fit, the 40-row final files (2.7 kB) do not
     message = run_with_file_size_limit("embed", params, 1500, tmp_path)
     # np.save itself ignores the failed write; save_npy catches the short file before the rename
