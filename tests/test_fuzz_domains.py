@@ -206,11 +206,12 @@ def test_attacks_are_refused_quickly_in_bounded_memory(tmp_path: Path, case: str
 
 def test_ordinary_anchors_still_load(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text("templates: &t ['a photo of a {}.', 'art of the {}']\n"
-                    "base: &base {layout: imagefolder, metric: accuracy}\n"
-                    "domains:\n"
-                    "  - {name: fashion, classes: [shirt, shoe], templates: *t,\n"
-                    "     datasets: [{<<: *base, name: fashion-test, path: eval/fashion}]}\n"
+    # Anchors live under known keys: a spec refuses unknown top-level keys.
+    path.write_text("domains:\n"
+                    "  - {name: fashion, classes: [shirt, shoe],\n"
+                    "     templates: &t ['a photo of a {}.', 'art of the {}'],\n"
+                    "     datasets: [{name: fashion-test, path: eval/fashion,\n"
+                    "                 <<: &base {layout: imagefolder, metric: accuracy}}]}\n"
                     "  - {name: digits, classes: ['0', '1'], templates: *t}\n")
     catalog = load_or_spec_error(path)
     assert isinstance(catalog, DomainCatalog)
