@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--domain", default="fashion")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--presets", default="demo,official,official-warmup20",
+                        help="comma list of demo, official, official-warmup20")
     parser.add_argument("--out", type=Path, default=Path("bench/results/presets.json"))
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/react-bench-presets"))
     args = parser.parse_args()
@@ -50,6 +52,11 @@ def main() -> None:
                # the official recipe with the demo's warmup: 5000 warmup steps never end here
                "official-warmup20": replace(recipe_preset("official"), **small,
                                             warmup_steps=recipe_preset("demo").warmup_steps)}
+    wanted = args.presets.split(",")
+    unknown = sorted(set(wanted) - set(recipes))
+    if unknown:
+        parser.error(f"--presets: unknown {unknown}; expected some of {sorted(recipes)}")
+    recipes = {name: recipe for name, recipe in recipes.items() if name in wanted}
     for preset, recipe in recipes.items():
         for variant in ("gated-image", "locked-text"):
             made = customize_domain(
@@ -73,7 +80,7 @@ def main() -> None:
         table[model.kind] = {"target": {k: v for k, v in scores.items() if k in target},
                              "general": {k: v for k, v in scores.items() if k not in target}}
         print(f"{model.kind:24s} " + "  ".join(f"{k}={v:.3f}" for k, v in scores.items()))  # noqa: T201
-    write_json(args.out, {"domain": args.domain, "epochs": args.epochs,
+    write_json(args.out, {"domain": args.domain, "epochs": args.epochs, "presets": wanted,
                           "batch_size": args.batch_size, "base_model_id": base.model_id,
                           "scores": table, "runs": runs})
 

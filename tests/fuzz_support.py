@@ -10,7 +10,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from react_assets.corpus.shards import unsafe_member_reason
+from react_assets.corpus.shards import EndOfFileGuard, unsafe_member_reason
 
 
 class Hang(BaseException):
@@ -60,15 +60,23 @@ def _maxrss_kib() -> int:
 def read_members(tar_path: Path | str, names: set[str], *, max_member_bytes: int) -> Iterator[
     tuple[str, bytes]
 ]:
-    """Yield (name, bytes) of the named members in tar order (re-reads ingested images)."""
-    with tarfile.open(tar_path, mode="r|*") as archive:
+    """Yield (name, bytes) of the named members in tar order (re-reads ingested images), and stop
+    after the last of them: a damaged header further on may declare a size of up to 2**88 bytes,
+    which tarfile's stream mode would skip block by block past the end of the file (the shard
+    reader guards against it the same way)."""
+    wanted = set(names)
+    with open(tar_path, "rb") as raw, tarfile.open(fileobj=EndOfFileGuard(raw),
+                                                    mode="r|*") as archive:
         for member in archive:
-            if member.name in names and unsafe_member_reason(member) is None:
+            if member.name in wanted and unsafe_member_reason(member) is None:
                 if member.size > max_member_bytes:
                     raise ValueError(f"{tar_path}: member {member.name} grew past the size limit")
                 handle = archive.extractfile(member)
                 if handle is not None:
                     yield member.name, handle.read()
+                    wanted.discard(member.name)
+            if not wanted:
+                return
 
 
 # --- the fuzz campaign's size --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Properties: ``ingest_shard`` never raises for a damaged shard (bad samples are skipped with a
 reason), never hangs (SIGALRM limit), keeps memory bounded (peak RSS growth), records only pairs
 whose image decodes and whose caption is UTF-8, its counts add up, and it writes nothing outside
-``tmp_path``.
+``tmp_path``. Ingestion into DuckDB with worker processes runs 40 cases here; the reader alone
+runs the long campaign (tests/test_fuzz_campaign.py).
 """
 
 from __future__ import annotations
@@ -218,11 +219,12 @@ def test_damaged_shards_are_ingested_without_raising(sandbox: Path, store: Store
     shard.write_bytes(data)
     config = IngestConfig(**{**LIMITS.__dict__, "workers": workers, "chunk_size": 2})
     problem = shard_file_problem(shard)
-    if problem:  # not a tar, or compressed: refused with its reason, nothing recorded
+    if problem:  # not a tar, or compressed: refused with its reason, nothing changed
         event(f"refused: {problem.split(':')[0]}")
+        before = store.fetch(select_shard_pairs, {"shard_id": "damaged"})  # earlier examples'
         with pytest.raises(ShardFileError, match=problem.split(":")[0]):
             ingest_shard(shard, "damaged", store, config)
-        assert store.fetch(select_shard_pairs, {"shard_id": "damaged"}) == []
+        assert store.fetch(select_shard_pairs, {"shard_id": "damaged"}) == before
         return
     with time_limit(30):
         report = ingest_shard(shard, "damaged", store, config)
@@ -232,13 +234,6 @@ def test_damaged_shards_are_ingested_without_raising(sandbox: Path, store: Store
         event(f"skipped: {reason}")
     check_ingested(store, shard, "damaged", report)
     assert_nothing_escaped(sandbox)
-
-
-@pytest.mark.slow
-@settings(FUZZ, max_examples=300)
-@given(data=damaged_shards(), workers=st.sampled_from([1, 2]))
-def test_damaged_shards_many(sandbox: Path, store: Store, data: bytes, workers: int) -> None:
-    test_damaged_shards_are_ingested_without_raising.hypothesis.inner_test(sandbox, store, data, workers)
 
 
 # --- random samples: every sample is accounted for, with the reason its content implies -------

@@ -106,7 +106,7 @@ def iter_raw_samples(
     current: RawSample | None = None
     try:
         with open(tar_path, "rb") as raw, tarfile.open(
-            fileobj=_EndOfFileGuard(raw), mode="r|*"
+            fileobj=EndOfFileGuard(raw), mode="r|*"
         ) as archive:
             for member in archive:
                 stats.n_members += 1
@@ -129,7 +129,7 @@ def iter_raw_samples(
         yield current
 
 
-class _EndOfFileGuard:
+class EndOfFileGuard:
     """A file reader that raises EOFError when read again after it reported the end of the file.
 
     tarfile's stream mode skips a member by reading ``size`` bytes in 10 KiB blocks and does not

@@ -30,6 +30,7 @@ from react_assets.paths import ReactPaths
 from react_assets.retrieve.core import (
     GENERAL_CLASS,
     RetrievalResult,
+    RetrievalStats,
     retrieve_domain,
 )
 from react_assets.retrieve.grid import retrieval_grid
@@ -149,11 +150,24 @@ def retrieve_for_domain(
         pair_vectors=embeddings,
         eval_vectors=eval_vectors, eval_sha256=eval_hashes, corpus_ids=embeddings.ids,
     )
+    if not any(result.stats.count_per_class):
+        raise ValueError(empty_retrieval_message(domain.name, result.stats, config))
     rows = _result_table(domain, result, config.mode)
     digest = store_retrieval_set(
         store, domain=domain.name, rows=rows, config=config, base_model_id=bundle.model_id,
         n_queries=len(query_class), stats=result.stats.as_dict(), retention=retention)
     return DomainRetrieval(result, digest, rows, config, tuple(domain.classes))
+
+
+def empty_retrieval_message(domain: str, stats: RetrievalStats, config: RetrievalConfig) -> str:
+    """Why a retrieval kept no pair for any class, and which settings to change."""
+    return (f"retrieval for domain {domain!r} kept no pair for any of its classes: "
+            f"{stats.n_hits} hits from {stats.n_queries} queries ({config.mode}, k_per_query="
+            f"{config.k_per_query}), {stats.removed_duplicates} removed as duplicates, "
+            f"{stats.removed_exact_contamination} as exact and "
+            f"{stats.removed_near_contamination} as near copies of evaluation images "
+            f"(near_duplicate_threshold={config.near_duplicate_threshold}). Raise k_per_query, "
+            f"raise near_duplicate_threshold or try another mode; nothing was stored")
 
 
 def _pair_hashes(store: Store, ids: np.ndarray) -> dict[int, str]:

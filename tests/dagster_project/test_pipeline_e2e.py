@@ -10,6 +10,7 @@ from react_assets.sql import (
     count_domain_retrievals_by_class,
     count_pair_integrity,
     select_latest_domain_models,
+    select_retrieval_sets,
 )
 from tiny_world import TINY_RUN_CONFIG
 
@@ -160,6 +161,25 @@ def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(pipeline):
         selection=["retrieved_pairs"])
     assert result.success
     assert before[0] > 0 and counts() == before
+
+
+def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(pipeline):
+    paths, instance, _, _ = pipeline
+    store = Store(paths.duckdb)
+    sets_before = store.fetch(select_retrieval_sets, {"domain": "emoji"})
+    defs = build_definitions(str(paths.root))
+    # every hit is "a near copy" of an evaluation image at a cosine threshold this low
+    config = {**TINY_RUN_CONFIG["domain_job"]["ops"]["retrieved_pairs"]["config"],
+              "near_duplicate_threshold": 0.001}
+    result = dg.materialize(
+        [defs.resolve_assets_def("retrieved_pairs")], partition_key="emoji", instance=instance,
+        run_config={"ops": {"retrieved_pairs": {"config": config}}},
+        selection=["retrieved_pairs"], raise_on_error=False)
+    assert not result.success
+    message = str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert "kept no pair for any of its classes" in message
+    assert "near_duplicate_threshold=0.001" in message
+    assert store.fetch(select_retrieval_sets, {"domain": "emoji"}) == sets_before
 
 
 def _materialize(paths: ReactPaths, instance, asset: str, domain: str, config: dict) -> None:

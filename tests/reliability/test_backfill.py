@@ -31,10 +31,8 @@ SETUP_CONFIG["demo_world_job"] = {"ops": {"demo_world": {"config": {
     **TINY_RUN_CONFIG["demo_world_job"]["ops"]["demo_world"]["config"], "samples_per_shard": 300}}}}
 SHARD_ASSETS = ["corpus_shards", "corpus_embeddings"]
 SHARD_CONFIG = {"ops": {"corpus_embeddings": {"config": {"batch_size": 64, "workers": 0}}}}
-DOMAIN_CONFIG = {"ops": {
-    "retrieved_pairs": {"config": {"k_per_query": 10}},
-    "retrieved_pairs_min_pairs_per_class": {"config": {"min_pairs_per_class": 0}},
-}}
+DOMAIN_CONFIG = {"ops": {name: TINY_RUN_CONFIG["domain_job"]["ops"][name] for name in (
+    "retrieved_pairs", "retrieved_pairs_min_pairs_per_class")}}
 
 
 def _snapshot(react_home: Path) -> dict:
