@@ -6,11 +6,10 @@ import contextlib
 import os
 import resource
 import signal
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from react_assets.corpus.shards import EndOfFileGuard, unsafe_member_reason
+from react_assets.corpus.shards import open_tar_stream, unsafe_member_reason
 
 
 class Hang(BaseException):
@@ -62,11 +61,10 @@ def read_members(tar_path: Path | str, names: set[str], *, max_member_bytes: int
 ]:
     """Yield (name, bytes) of the named members in tar order (re-reads ingested images), and stop
     after the last of them: a damaged header further on may declare a size of up to 2**88 bytes,
-    which tarfile's stream mode would skip block by block past the end of the file (the shard
-    reader guards against it the same way)."""
+    which tarfile's stream mode would skip block by block past the end of the file: read through
+    the shard reader's guarded stream."""
     wanted = set(names)
-    with open(tar_path, "rb") as raw, tarfile.open(fileobj=EndOfFileGuard(raw),
-                                                    mode="r|*") as archive:
+    with open_tar_stream(tar_path) as archive:
         for member in archive:
             if member.name in wanted and unsafe_member_reason(member) is None:
                 if member.size > max_member_bytes:

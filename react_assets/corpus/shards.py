@@ -8,6 +8,7 @@ file, is reported instead of read.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import tarfile
 from collections.abc import Iterator
@@ -105,9 +106,7 @@ def iter_raw_samples(
     stats = stats if stats is not None else ShardReadStats()
     current: RawSample | None = None
     try:
-        with open(tar_path, "rb") as raw, tarfile.open(
-            fileobj=EndOfFileGuard(raw), mode="r|*"
-        ) as archive:
+        with open_tar_stream(tar_path) as archive:
             for member in archive:
                 stats.n_members += 1
                 parts = split_member_name(member.name)
@@ -129,7 +128,16 @@ def iter_raw_samples(
         yield current
 
 
-class EndOfFileGuard:
+@contextlib.contextmanager
+def open_tar_stream(tar_path: Path | str) -> Iterator[tarfile.TarFile]:
+    """The tar in stream mode, behind :class:`_EndOfFileGuard` (a member declaring more bytes
+    than the file holds ends the stream with EOFError instead of spinning)."""
+    with open(tar_path, "rb") as raw, tarfile.open(fileobj=_EndOfFileGuard(raw),
+                                                    mode="r|*") as archive:
+        yield archive
+
+
+class _EndOfFileGuard:
     """A file reader that raises EOFError when read again after it reported the end of the file.
 
     tarfile's stream mode skips a member by reading ``size`` bytes in 10 KiB blocks and does not
