@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from react_assets.retrieve.domain import EmbeddingLookup
+from react_assets.embed.lookup import EmbeddingLookup
 
 
 def test_embedding_lookup_returns_each_pairs_row_across_shards(tmp_path):

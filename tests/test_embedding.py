@@ -13,6 +13,7 @@ from shard_factory import good_samples, write_shard
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.corpus.pairs import shard_rows
 from react_assets.embed.encode import EmbeddingConfig, embed_shard
+from react_assets.models.caption_features import CaptionFeatures, encode_caption_features
 from react_assets.models.factory import BaseModelConfig, create_base_model
 
 CONFIG = EmbeddingConfig(batch_size=4, text_batch_size=8, workers=0, chunk_rows=8)
@@ -46,6 +47,25 @@ def test_embeddings_are_unit_norm_float16_and_aligned(tmp_path, tiny, rows):
     again = embed_shard(rows, tiny.model, tiny.preprocess_val, tiny.tokenizer, tmp_path / "out",
                         CONFIG, tiny.model_id)
     assert again.skipped_complete
+
+
+def test_known_caption_features_are_taken_and_only_the_rest_encoded(tmp_path, tiny, rows):
+    plain = embed_shard(rows, tiny.model, tiny.preprocess_val, tiny.tokenizer, tmp_path / "plain",
+                        CONFIG, tiny.model_id)
+    half = sorted(set(rows.captions))[::2]
+    known = encode_caption_features(tiny.model, tiny.tokenizer, half, 8)
+    # negated, so that a row taken from it cannot be mistaken for an encoded one
+    marked = CaptionFeatures(known.captions, -known.features.astype(np.float32))
+    reused = embed_shard(rows, tiny.model, tiny.preprocess_val, tiny.tokenizer,
+                         tmp_path / "reused", CONFIG, tiny.model_id, known_captions=marked)
+    _, _, txt = load_shard_embeddings(plain.folder)
+    _, img_reused, txt_reused = load_shard_embeddings(reused.folder)
+    taken = np.isin(np.array(rows.captions, dtype=object), half)
+    assert taken.any() and not taken.all()
+    np.testing.assert_array_equal(txt_reused[~taken], txt[~taken])
+    np.testing.assert_allclose(txt_reused[taken].astype(np.float32),
+                               -txt[taken].astype(np.float32), atol=2e-3)
+    np.testing.assert_array_equal(img_reused, load_shard_embeddings(plain.folder)[1])
 
 
 class _DiesAfter(torch.nn.Module):

@@ -175,6 +175,29 @@ def test_cached_text_features_match_on_the_fly_encoding(world, tmp_path: Path) -
     assert not list((tmp_path / "False").glob("text_features_*.npy"))
 
 
+def test_precomputed_text_features_replace_encoding_only_when_this_tower_made_them(
+        world, tmp_path: Path) -> None:
+    from react_assets.customize.data import TextFeatureBank
+    from react_assets.models.text import encode_texts
+    images, captions = world
+    bundle, model = _model("gated-image", k=1)
+    encoded = encode_texts(model, bundle.tokenizer, captions, 64).numpy()
+    stored = encoded.astype(np.float16)  # as the embedding stage stores them
+    bank = TextFeatureBank(model, bundle.tokenizer, captions, 64, torch.device("cpu"), tmp_path,
+                           precomputed=stored)
+    np.testing.assert_array_equal(bank.features(torch.arange(len(captions))).numpy(),
+                                  stored.astype(np.float32))
+    assert not list(tmp_path.glob("text_features_*.npy"))  # nothing encoded, nothing cached
+    other = np.random.default_rng(0).normal(size=stored.shape).astype(np.float16)
+    fallback = TextFeatureBank(model, bundle.tokenizer, captions, 64, torch.device("cpu"),
+                               tmp_path, precomputed=other)
+    np.testing.assert_allclose(fallback.features(torch.arange(len(captions))).numpy(), encoded,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="precomputed text features for"):
+        TextFeatureBank(model, bundle.tokenizer, captions, 64, torch.device("cpu"), None,
+                        precomputed=stored[:3])
+
+
 class _Killed(Exception):
     pass
 

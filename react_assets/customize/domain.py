@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from react_assets.corpus.pairs import read_pairs
 from react_assets.customize.data import train_transform
 from react_assets.customize.gated import CustomizationConfig, customize_model
@@ -25,6 +27,7 @@ from react_assets.customize.train import (
 )
 from react_assets.domains.registry import registered_domain
 from react_assets.domains.settings import BASELINES
+from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
 from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
 from react_assets.models.base import BaseModelRecord, current_base
 from react_assets.models.factory import create_base_model
@@ -87,13 +90,15 @@ def customize_domain(
     the trainable tensors and the config that rebuilds the whole model are saved, under
     ``<run key>/model``. ``augmentation``: the train transform
     (:func:`react_assets.customize.data.train_transform`).
-    Text features and decoded pixels of the pairs are cached in ``out_dir.parent/input-cache``
-    (named by the digest of their inputs): the domain's other variants and runs reuse them.
+    The captions' text features come from the embedding stage (the base model's text tower is
+    the locked one trained against); decoded pixels, and text features the embedding stage
+    lacks, are cached in ``out_dir.parent/input-cache`` (named by the digest of their inputs):
+    the domain's other variants and runs reuse them.
     """
     retrieval = RetrievalSet.of_domain(store, domain)
     cache_dir = out_dir.parent / "input-cache"
     out_dir = out_dir / run_key(retrieval.digest, customization, train_config, augmentation)
-    _, images, captions = read_pairs(store, retrieval.pair_ids)
+    pair_ids, images, captions = read_pairs(store, retrieval.pair_ids)
     bundle = create_base_model(base.config)
     model = customize_model(bundle.model, customization)
     log.info("customizing %s (%s) on %d retrieved pairs", domain, customization.variant,
@@ -101,12 +106,21 @@ def customize_domain(
     transform = train_transform(augmentation, model, bundle.preprocess_train)
     result = train_contrastive(model, images, captions, bundle.tokenizer, transform,
                                train_config, checkpoint_dir=out_dir / "train", on_log=on_log,
-                               cache_dir=cache_dir)
+                               cache_dir=cache_dir,
+                               text_features=embedded_text_features(store, base.model_id, pair_ids))
     folder = out_dir / "model"
     model_id = save_customization(model, customization, base.config, folder,
                                   name=f"react-{domain}-{customization.variant}")
     return CustomizedModel(model_id, base.model_id, domain, customization.variant, folder, result,
                            retrieval)
+
+
+def embedded_text_features(store: Store, model_id: str, pair_ids: list[int]) -> np.ndarray | None:
+    """The text features the embedding stage made of ``pair_ids`` with ``model_id``, in their
+    order; None when a pair has none (then training encodes the captions)."""
+    lookup = EmbeddingLookup(embedding_folders(store, model_id), "text")
+    ids = np.asarray(pair_ids, dtype=np.int64)
+    return lookup(ids) if len(ids) and lookup.covers(ids) else None
 
 
 def run_key(retrieval_digest: str, customization: CustomizationConfig, train: TrainConfig,

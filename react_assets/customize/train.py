@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
@@ -304,6 +305,7 @@ def train_contrastive(
     checkpoint_dir: Path | None = None,
     on_log: Callable[[int, float, float], None] | None = None,
     cache_dir: Path | None = None,
+    text_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Train the parameters of ``model`` that require grad with the symmetric InfoNCE loss.
 
@@ -311,6 +313,8 @@ def train_contrastive(
     steps and at the end. ``on_log(step, loss, lr)`` is called every ``log_every`` steps.
     Cached text features and decoded pixels go to ``cache_dir`` (default ``checkpoint_dir``),
     named by the digest of their inputs, so runs on the same pairs may share one folder.
+    ``text_features`` (N, D): the captions' features made earlier by this text tower (the
+    embedding stage's), used instead of encoding the captions when the text tower is locked.
     """
     _check_pairs(images, captions)
     device = local_device(_resolve_device(config.device))
@@ -327,7 +331,7 @@ def train_contrastive(
     bank = None
     if not text_grad and config.cache_text_features:
         bank = TextFeatureBank(
-            model, tokenizer, captions, config.text_batch_size, device, cache_dir
+            model, tokenizer, captions, config.text_batch_size, device, cache_dir, text_features
         )
     text_cache_s = time.perf_counter() - t_cache
     plan = BatchPlan(len(images), config.batch_size, config.seed, run.start, run.total)

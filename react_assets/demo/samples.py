@@ -56,9 +56,11 @@ class Skipped:
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """Encode an RGB image as PNG bytes, deterministically (no timestamps, fixed settings)."""
+    """Encode an RGB image as PNG bytes, deterministically (no timestamps, fixed settings).
+
+    zlib level 1: about half the encoding time of level 6 for files a little larger."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", optimize=False, compress_level=1)
     return buffer.getvalue()
 
 
@@ -84,7 +86,7 @@ def to_rgb_thumbnail(image: Image.Image, max_side: int) -> Image.Image:
     """
     image = _normalise_mode(image)
     if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
     if image.mode in ("RGBA", "LA"):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, WHITE)

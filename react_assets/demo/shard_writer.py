@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,11 @@ class CorpusRecord:
 
 @dataclass
 class OutputTracker:
-    """Writes files atomically, only when their bytes change, and remembers what it wrote."""
+    """Writes files atomically, only when their bytes change, and remembers what it wrote.
+
+    Files are renamed into place without a per-file fsync (thousands of small files);
+    :meth:`sync` flushes them all at once, before the build records that it is complete.
+    """
 
     written: set[Path] = field(default_factory=set)
     changed: int = 0
@@ -48,9 +53,14 @@ class OutputTracker:
         self.written.add(path.resolve())
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return path
-        write_bytes(path, data)
+        write_bytes(path, data, fsync=False)
         self.changed += 1
         return path
+
+    def sync(self) -> None:
+        """Flush every file written so far to disk (one ``os.sync`` instead of one per file)."""
+        if self.changed:
+            os.sync()
 
     def remove_stale(self, folder: Path, pattern: str = "**/*") -> list[Path]:
         """Delete files matching ``pattern`` under ``folder`` that this build did not write

@@ -112,6 +112,7 @@ def build_demo_world(config: DemoWorldConfig) -> DemoWorld:
         corpus=_corpus_summary(records), skipped=count_reasons(parts.skipped),
         build_seconds=round(time.perf_counter() - started, 2), files_changed=tracker.changed,
     )
+    tracker.sync()  # every output is on disk before the manifest says the world is complete
     write_json(manifest_path, manifest)
     log.info("demo world: %d corpus pairs in %d shards, %d files changed, %.1f s",
              len(records), len(shards), tracker.changed, manifest["build_seconds"])

@@ -3,15 +3,20 @@ clip-retrieval's output for it) and record the embedding set."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from react_assets.corpus.pairs import shard_rows
 from react_assets.embed.clip_retrieval import import_clip_retrieval
 from react_assets.embed.encode import EmbeddingConfig, EmbeddingResult, embed_shard
-from react_assets.models.base import load_base_bundle
+from react_assets.models.base import current_base, load_base_bundle
+from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
+from react_assets.models.factory import ClipBundle, local_model_dir
 from react_assets.paths import ReactPaths
 from react_assets.sql import upsert_embedding_set
 from react_assets.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def embed_corpus_shard(store: Store, paths: ReactPaths, shard_id: str,
@@ -20,7 +25,8 @@ def embed_corpus_shard(store: Store, paths: ReactPaths, shard_id: str,
     """Embed one ingested shard with the current base model and register the embedding set.
 
     With ``clip_retrieval_dir``, the shard's embeddings are taken from clip-retrieval's output
-    instead of being computed (they must come from the same base model).
+    instead of being computed (they must come from the same base model). Caption features saved
+    in the base model's folder (the demo base's pre-training captions) are not encoded again.
     """
     config = config or EmbeddingConfig()
     bundle = load_base_bundle(store)
@@ -30,7 +36,7 @@ def embed_corpus_shard(store: Store, paths: ReactPaths, shard_id: str,
         result = import_clip_retrieval(clip_retrieval_dir, rows, out_dir, bundle.model_id)
     else:
         result = embed_shard(rows, bundle.model, bundle.preprocess_val, bundle.tokenizer, out_dir,
-                             config, bundle.model_id)
+                             config, bundle.model_id, _known_captions(store, bundle))
     if not result.skipped_complete:
         store.execute(upsert_embedding_set, {
             "shard_id": shard_id, "model_id": bundle.model_id, "folder": str(result.folder),
@@ -38,3 +44,14 @@ def embed_corpus_shard(store: Store, paths: ReactPaths, shard_id: str,
             "pairs_per_second": result.pairs_per_second,
         })
     return result
+
+
+def _known_captions(store: Store, bundle: ClipBundle) -> CaptionFeatures | None:
+    """Caption features kept in the base model's folder, when its text tower made them."""
+    folder = local_model_dir(current_base(store).config)
+    known = CaptionFeatures.load(folder / CAPTION_FEATURES_FILE) if folder else None
+    if known is not None and not known.made_by(bundle.model, bundle.tokenizer):
+        log.warning("caption features in %s were not made by the base's text tower; encoding "
+                    "every caption", folder)
+        return None
+    return known

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows, member_offsets
+from react_assets.models.caption_features import CaptionFeatures
 from react_assets.models.device import model_autocast, model_device, to_model_device
 from react_assets.models.text import encode_texts
 
@@ -96,8 +97,12 @@ def embed_shard(
     out_dir: Path,
     config: EmbeddingConfig,
     model_id: str,
+    known_captions: CaptionFeatures | None = None,
 ) -> EmbeddingResult:
-    """Embed one shard into ``out_dir``; skip it if complete, resume it from chunks if killed."""
+    """Embed one shard into ``out_dir``; skip it if complete, resume it from chunks if killed.
+
+    ``known_captions``: features this model's text tower already gave some captions (checked by
+    the caller); those captions are not encoded again."""
     started = time.perf_counter()
     n = len(rows.pair_ids)
     if _is_complete(out_dir, model_id, rows.pair_ids):
@@ -119,7 +124,8 @@ def embed_shard(
             resumed += 1
         else:
             images = _encode_images(model, dataset, range(lo, hi), config)
-            texts = _encode_texts(model, tokenizer, list(rows.captions[lo:hi]), config)
+            texts = _encode_texts(model, tokenizer, list(rows.captions[lo:hi]), config,
+                                  known_captions)
             save_npy(txt_part, texts)
             save_npy(img_part, images)  # written last: its presence marks the chunk done
         bar.update(hi - lo)
@@ -156,13 +162,25 @@ def _encode_images(model: torch.nn.Module, dataset: TarImageDataset, indices: ra
 
 @torch.inference_mode()
 def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
-                  captions: list[str], config: EmbeddingConfig) -> np.ndarray:
-    """Caption embeddings; each distinct caption is encoded once (web alt-text repeats a lot)."""
+                  captions: list[str], config: EmbeddingConfig,
+                  known: CaptionFeatures | None = None) -> np.ndarray:
+    """Caption embeddings; each distinct caption is encoded once (web alt-text repeats a lot),
+    and not at all when ``known`` holds it."""
     unique, inverse = np.unique(np.array(captions, dtype=object), return_inverse=True)
-    with model_autocast(model, config.bf16):  # shortest first, each batch cut to its longest caption
-        feats = encode_texts(model, tokenizer, list(unique), config.text_batch_size,
-                             device=model_device(model))
-    return feats.numpy().astype(np.float16)[inverse]
+    held = np.zeros(len(unique), dtype=bool)
+    feats = np.empty((len(unique), 0), dtype=np.float16)
+    if known is not None:
+        held, found = known.known(list(unique))
+        feats = np.empty((len(unique), found.shape[1]), dtype=np.float16)
+        feats[held] = found
+    if not held.all():
+        with model_autocast(model, config.bf16):  # shortest first, each batch cut to its longest
+            encoded = encode_texts(model, tokenizer, list(unique[~held]), config.text_batch_size,
+                                   device=model_device(model)).numpy()
+        if not held.any():
+            feats = np.empty((len(unique), encoded.shape[1]), dtype=np.float16)
+        feats[~held] = encoded
+    return feats[inverse]
 
 
 def pair_ids_digest(pair_ids: np.ndarray) -> str:

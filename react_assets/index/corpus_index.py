@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from react_assets.embed.encode import EMBEDDING_FILES
+from react_assets.embed.lookup import embedding_folders
 from react_assets.index.build import BuiltIndex, IndexConfig, build_index
 from react_assets.index.files import save_index
 from react_assets.models.base import current_base
 from react_assets.paths import ReactPaths
-from react_assets.sql import select_embedding_sets, select_index, upsert_index
+from react_assets.sql import select_index, upsert_index
 from react_assets.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,6 @@ class CorpusIndexes:
     model_id: str
     n_shards: int
     built: dict[str, BuiltIndex]
-
-
-def embedding_folders(store: Store, model_id: str) -> list[Path]:
-    """The embedding folder of every shard embedded with ``model_id``."""
-    return [Path(r["folder"]) for r in store.fetch(select_embedding_sets, {"model_id": model_id})]
 
 
 def index_paths(store: Store, model_id: str) -> dict[str, Path]:

@@ -93,6 +93,12 @@ def _model_name(config: BaseModelConfig) -> str:
     return config.arch
 
 
+def local_model_dir(config: BaseModelConfig) -> Path | None:
+    """The folder of a ``local-dir:`` model, None for any other kind."""
+    name = _model_name(config)
+    return Path(name[len(LOCAL_DIR_PREFIX):]) if name.startswith(LOCAL_DIR_PREFIX) else None
+
+
 def _local_checkpoint(pretrained: str | None) -> Path | None:
     """The checkpoint file named by ``pretrained``, or None for hub tags and random init."""
     if pretrained is None or pretrained.startswith(LOCAL_DIR_PREFIX):

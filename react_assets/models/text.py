@@ -48,7 +48,8 @@ def encode_texts(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor
                  texts: Sequence[str], batch_size: int,
                  device: torch.device | str | None = None, desc: str = "text features",
                  ) -> torch.Tensor:
-    """L2-normalised float32 features (N, D) on the CPU of ``texts``, in their order.
+    """L2-normalised float32 features (N, D) on the CPU of ``texts``, in their order, encoded in
+    eval mode (no dropout; the model's mode is restored after).
 
     With a padding-masked (Hugging Face) tower the captions are encoded shortest first, so each
     batch is cut to its own longest caption (the demo's: 21 tokens a batch on average instead of
@@ -59,12 +60,17 @@ def encode_texts(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor
     order = (torch.argsort((tokens != pad).sum(dim=1), stable=True) if pad is not None
              else torch.arange(len(texts)))
     chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch",
-                      disable=len(texts) <= batch_size):
-        batch = trim_padding(model, tokens[order[start:start + batch_size]])
-        if device is not None:
-            batch = batch.to(device)
-        chunks.append(F.normalize(model.encode_text(batch).float(), dim=-1).cpu())
+    was_training = model.training
+    model.eval()
+    try:
+        for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch",
+                          disable=len(texts) <= batch_size):
+            batch = trim_padding(model, tokens[order[start:start + batch_size]])
+            if device is not None:
+                batch = batch.to(device)
+            chunks.append(F.normalize(model.encode_text(batch).float(), dim=-1).cpu())
+    finally:
+        model.train(was_training)
     features = torch.cat(chunks) if chunks else torch.empty(0)
     out = torch.empty_like(features)
     out[order] = features

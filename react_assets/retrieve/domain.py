@@ -21,7 +21,8 @@ from react_assets.domains.images import load_rgb
 from react_assets.domains.registry import RegisteredDomain, registered_domain
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.domains.spec import DomainSpec
-from react_assets.index.corpus_index import embedding_folders, index_paths
+from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
+from react_assets.index.corpus_index import index_paths
 from react_assets.index.files import load_index
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.device import model_autocast, to_model_device
@@ -39,30 +40,6 @@ from react_assets.sql import select_domain_retrievals, select_pair_hashes
 from react_assets.store import Store
 
 log = logging.getLogger(__name__)
-
-
-class EmbeddingLookup:
-    """Image embeddings of any pair id, from the per-shard float16 arrays (memory-mapped)."""
-
-    def __init__(self, folders: list[Path]) -> None:
-        self.arrays = [np.load(f / "img_emb.npy", mmap_mode="r") for f in folders]
-        ids = [np.load(f / "pair_ids.npy") for f in folders]
-        self.ids = np.concatenate(ids)
-        self.where = np.concatenate([np.stack([np.full(len(a), s), np.arange(len(a))], axis=1)
-                                     for s, a in enumerate(ids)])
-        self.order = np.argsort(self.ids)
-
-    def __call__(self, pair_ids: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self.ids, pair_ids, sorter=self.order)
-        rows = self.order[np.clip(pos, 0, len(self.order) - 1)]
-        if not np.array_equal(self.ids[rows], pair_ids):
-            raise KeyError("some pair ids have no embeddings")
-        out = np.empty((len(pair_ids), self.arrays[0].shape[1]), dtype=np.float32)
-        shard, local = self.where[rows, 0], self.where[rows, 1]
-        for s in np.unique(shard):  # one fancy-indexed read per shard
-            mask = shard == s
-            out[mask] = self.arrays[s][np.sort(local[mask])][np.argsort(np.argsort(local[mask]))]
-        return out
 
 
 @torch.inference_mode()

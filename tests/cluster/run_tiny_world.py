@@ -28,7 +28,8 @@ from dagster_project.demo import STAGES, run_pipeline  # noqa: E402
 from dagster_project.profile import current_profile  # noqa: E402
 from react_assets.store_parquet import PARTITIONS, open_store  # noqa: E402
 
-VOLATILE = {"created_at", "ingested_at", "registered_at", "evaluated_at", "pairs_per_second",
+VOLATILE = {"created_at", "ingested_at", "registered_at", "evaluated_at", "retrieved_at",
+            "pairs_per_second",
             "build_seconds", "mlflow_run_id", "dagster_run_id", "memory_bytes", "stats",
             "bytes_on_disk", "details", "config", "mlflow_model_uri"}
 

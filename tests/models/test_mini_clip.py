@@ -14,7 +14,8 @@ from PIL import Image
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.pretrain import pretrain_mini_clip
 from react_assets.customize.train import TrainConfig
-from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
+from react_assets.models.factory import BaseModelConfig, create_base_model, local_model_dir
 from react_assets.models.mini_clip import MINI_CLIP_ARCH, MiniClipConfig, minilm_folder
 
 SMALL = MiniClipConfig(image_size=32, patch_size=8, width=64, layers=2, heads=2)
@@ -100,9 +101,15 @@ def test_pretrain_lowers_loss_and_writes_a_loadable_local_dir(tmp_path: Path) ->
     assert len(losses) == 24
     assert np.mean(losses[-4:]) < 0.85 * np.mean(losses[:4])
     assert result.base_config.arch.startswith("local-dir:")
-    assert list((tmp_path / "mini" / "train").glob("text_features_*.npy"))  # text encoded once
     loaded = create_base_model(result.base_config)
     fresh = create_base_model(BaseModelConfig(arch=SMALL.arch))
+    # the captions were encoded once; their features are kept with the model, for the
+    # embedding stage, and are what this (locked) text tower gives
+    kept = CaptionFeatures.load(local_model_dir(result.base_config) / CAPTION_FEATURES_FILE)
+    assert kept is not None and set(kept.captions) == set(captions)
+    assert kept.made_by(loaded.model, loaded.tokenizer)
+    tiny = create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
+    assert not kept.made_by(tiny.model, tiny.tokenizer)
     trained, base = loaded.model.state_dict(), fresh.model.state_dict()
     assert set(trained) == set(base)
     text_keys = [k for k in trained if k.startswith("text.")]
