@@ -48,7 +48,8 @@ def test_gpu_bench_runs_on_cpu_with_a_tiny_model(tmp_path):
 def test_stage_flops_scale_with_the_workload():
     unit = {"image_forward": 10.0, "text_caption": 100.0, "train_gated-image": 30.0,
             "train_locked-text": 40.0}
-    work = {"batch_size": 2, "base": {"train_steps": {"locked-text": 3}, "text_captions": 1},
-            "embed": {"image_forward": 5, "text_captions": 5}, "domains": {}}
+    work = {"base": {"batch_size": 2, "train_steps": {"locked-text": 3}, "text_captions": 1},
+            "embed": {"image_forward": 5, "text_captions": 5},
+            "domains": {"batch_size": 4, "train_steps": {"gated-image": 2}}}
     flops = bench_stages.stage_flops(work, unit)
-    assert flops == {"base": 3 * 2 * 40 + 100, "embed": 5 * 10 + 5 * 100, "domains": 0}
+    assert flops == {"base": 3 * 2 * 40 + 100, "embed": 5 * 10 + 5 * 100, "domains": 2 * 4 * 30}

@@ -2,9 +2,13 @@
 
 ``demo`` (the default) is tuned for the offline demo world: the official REACT recipe (lr 5e-4
 for 32 epochs of millions of pairs, thousands of steps) scaled to a few thousand retrieved pairs
-(a few hundred steps): with Adam a gate moves at most ~lr per step, so 5e-4 leaves the gates
-nearly shut (|alpha| 0.04 after 160 steps on the demo world), hence lr 2e-3; open_clip's light
-crop; the logit scale frozen.
+and a budget in steps, the same for every domain whatever its set's size: 500 steps of 64 pairs
+(at most 20 epochs). With Adam a gate moves at most ~lr per step, so 5e-4 leaves the gates nearly
+shut in a few hundred steps (|alpha| 0.04 after 160 steps on the demo world), hence lr 5e-3
+(5e-4 for locked-text, which trains the whole image tower); open_clip's light crop; the logit
+scale frozen. On the demo world's fashion set, gated-image reached 68.2 zero-shot in 500 steps
+of 64 (69 s here), 65.7 in 300, and 72.2 in 700 steps of 128 at lr 2e-3 (the recipe before, four
+times the compute).
 
 ``official`` is the REACT paper's recipe: timm's train augmentation (random resized crop 0.08-1,
 flip, RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25; :func:`official_train_transform`),
@@ -31,10 +35,10 @@ class CustomizationRecipe:
     epochs: int = 20
     # A budget in optimizer steps: the run stops at min(epochs x steps per epoch, max_steps) and
     # its lr schedule spans that many steps. None: epochs alone decide.
-    max_steps: int | None = None
-    batch_size: int = 128
-    lr: float = 2e-3
-    locked_text_lr: float = 1e-4
+    max_steps: int | None = 500
+    batch_size: int = 64
+    lr: float = 5e-3
+    locked_text_lr: float = 5e-4
     weight_decay: float = 0.1
     warmup_steps: int = 20
     seed: int = 0
@@ -69,7 +73,7 @@ class CustomizationRecipe:
 PRESETS: dict[str, CustomizationRecipe] = {
     "demo": CustomizationRecipe(),
     "official": CustomizationRecipe(
-        epochs=32, batch_size=4096, lr=5e-4, locked_text_lr=5e-5,
+        epochs=32, max_steps=None, batch_size=4096, lr=5e-4, locked_text_lr=5e-5,
         weight_decay=0.1, warmup_steps=5000, checkpoint_every=500, augmentation="official",
         train_logit_scale=True, amp="on",
     ),

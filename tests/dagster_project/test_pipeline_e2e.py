@@ -20,6 +20,9 @@ from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
+from react_assets.models.base import current_base
+from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
+from react_assets.models.factory import create_base_model, local_model_dir
 from react_assets.paths import ReactPaths
 from react_assets.store import Store
 
@@ -122,6 +125,19 @@ def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
             "class_index"] >= 0
         trained_on = RetrievalSet.of_domain(store, domain).pair_ids
         assert len(trained_on) == n_distinct
+
+
+def test_captions_are_encoded_once_and_their_features_reused_downstream(pipeline):
+    paths, _, _, _ = pipeline
+    store = Store(paths.duckdb)
+    base = current_base(store)
+    kept = CaptionFeatures.load(local_model_dir(base.config) / CAPTION_FEATURES_FILE)
+    bundle = create_base_model(base.config)
+    assert kept is not None and kept.made_by(bundle.model, bundle.tokenizer)  # pre-training's
+    # domain training read its captions' features from the embedding stage: none was encoded
+    # (an encoded set would be cached as text_features_*.npy beside the decoded pixels)
+    assert list(paths.root.rglob("input-cache/pixels_*.npy"))
+    assert not list(paths.root.rglob("input-cache/text_features_*.npy"))
 
 
 def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_model(pipeline):
