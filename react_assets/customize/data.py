@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler
 
 from react_assets.atomic import save_npy
+from react_assets.models.caption_features import MIN_PROBE_COSINE
 from react_assets.models.text import encode_texts
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,7 @@ class TextFeatureBank:
         if precomputed is not None:
             table = _distinct_rows(np.asarray(precomputed, dtype=np.float32), self.rows,
                                    len(distinct))
-            # float16 storage: cosine 0.9999 or better with the features it rounds
-            if torch.nn.functional.cosine_similarity(table[:4], probe).min() >= 0.999:
+            if torch.nn.functional.cosine_similarity(table[:4], probe).min() >= MIN_PROBE_COSINE:
                 self.table = table
                 return
             logger.warning("the precomputed text features do not match this text tower; "

@@ -18,6 +18,7 @@ from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
 from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
+from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 from react_assets.models.base import current_base
@@ -148,7 +149,7 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     row = Store(paths.duckdb).fetch(select_latest_domain_models, {"domain": "fashion"})[0]
     run = writer.get_run(row["mlflow_run_id"])
     assert run.data.params["customization.variant"] == "gated-image"
-    assert run.data.params["train.lr"] == "0.002"
+    assert run.data.params["train.lr"] == str(CustomizationRecipe().lr)  # the demo preset's
     assert run.data.tags[TAG_PARTITION] == "fashion"
     assert run.data.tags[TAG_DAGSTER_RUN_ID] in run_ids["domain_job"]
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["retrieved_pairs/fashion"]

@@ -98,9 +98,16 @@ class _HangingModel:
     def __init__(self, model: Any, hang_batch: int, marker: str) -> None:
         self.model, self.left, self.marker = model, hang_batch, marker
 
-    def eval(self) -> _HangingModel:
-        self.model.eval()
+    @property
+    def training(self) -> bool:
+        return self.model.training
+
+    def train(self, mode: bool = True) -> _HangingModel:
+        self.model.train(mode)
         return self
+
+    def eval(self) -> _HangingModel:
+        return self.train(False)
 
     def encode_image(self, x: Any) -> Any:
         if self.left == 0:
