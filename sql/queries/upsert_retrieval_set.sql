@@ -1,4 +1,5 @@
--- Record a retrieval set, or mark an existing one (same digest) as its domain's newest.
+-- Record a retrieval set, or mark an existing one (same digest) as its domain's newest:
+-- retrieval_no counts within the domain (as in the partitioned store, one partition a domain).
 -- Binds: $set_digest, $domain, $model_id, $mode, $k_per_query, $settings, $n_queries, $n_pairs,
 -- $pairs_digest, $stats.
 INSERT INTO retrieval_sets
@@ -6,7 +7,7 @@ INSERT INTO retrieval_sets
      stats, retrieval_no, created_at, retrieved_at)
 VALUES ($set_digest, $domain, $model_id, $mode, $k_per_query, $settings, $n_queries, $n_pairs,
         $pairs_digest, $stats,
-        (SELECT coalesce(max(retrieval_no), 0) + 1 FROM retrieval_sets),
+        (SELECT coalesce(max(retrieval_no), 0) + 1 FROM retrieval_sets WHERE domain = $domain),
         current_timestamp, current_timestamp)
 ON CONFLICT (set_digest) DO UPDATE SET
     retrieval_no = excluded.retrieval_no, retrieved_at = excluded.retrieved_at;
