@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,11 +60,20 @@ def embedded(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cluster") / "react-home"
-    with Cluster(home, n_workers=2) as running:
-        env = _base_env(home) | running.settings()
-        yield running, env, _run(env, home.parent / "out.json")
+def cluster():
+    # Not under pytest's temporary root: PostgreSQL runs as the postgres user and must traverse
+    # every parent of its data folder, and any pytest session starting on this machine resets
+    # /tmp/pytest-of-<user> to 0700 (a PostgreSQL here once panicked mid-test: "could not open
+    # file .../pg/global/pg_control: Permission denied").
+    root = Path(tempfile.mkdtemp(prefix="react-cluster-test-"))
+    root.chmod(0o755)
+    home = root / "react-home"
+    try:
+        with Cluster(home, n_workers=2) as running:
+            env = _base_env(home) | running.settings()
+            yield running, env, _run(env, root / "out.json")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_every_cluster_run_succeeds_in_two_worker_processes(cluster) -> None:
