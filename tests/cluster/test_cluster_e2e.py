@@ -22,8 +22,9 @@ import pytest
 from devtools.cluster import Cluster, missing_requirements
 
 pytestmark = pytest.mark.slow
-# Opt-in until it has passed in one uninterrupted run (about 35 min on a 2-core machine): it
-# starts PostgreSQL, Dask, MLflow and runs the tiny world twice.
+# Opt-in: it starts PostgreSQL, Dask and MLflow and runs the tiny world twice (about 10 min on an
+# idle 2-core machine; its first uninterrupted pass came after three fixes, so it has not yet
+# proved itself stable enough for every CI run).
 if os.environ.get("REACT_CLUSTER_TESTS") != "1":
     pytest.skip("the cluster end-to-end test runs with REACT_CLUSTER_TESTS=1",
                 allow_module_level=True)
