@@ -118,9 +118,13 @@ def customize_domain(
 def embedded_text_features(store: Store, model_id: str, pair_ids: list[int]) -> np.ndarray | None:
     """The text features the embedding stage made of ``pair_ids`` with ``model_id``, in their
     order; None when a pair has none (then training encodes the captions)."""
-    lookup = EmbeddingLookup(embedding_folders(store, model_id), "text")
-    ids = np.asarray(pair_ids, dtype=np.int64)
-    return lookup(ids) if len(ids) and lookup.covers(ids) else None
+    if not pair_ids:
+        return None
+    try:
+        return EmbeddingLookup(embedding_folders(store, model_id), "text")(
+            np.asarray(pair_ids, dtype=np.int64))
+    except KeyError:
+        return None
 
 
 def run_key(retrieval_digest: str, customization: CustomizationConfig, train: TrainConfig,

@@ -167,19 +167,21 @@ def _encode_texts(model: torch.nn.Module, tokenizer: Callable[[list[str]], torch
     """Caption embeddings; each distinct caption is encoded once (web alt-text repeats a lot),
     and not at all when ``known`` holds it."""
     unique, inverse = np.unique(np.array(captions, dtype=object), return_inverse=True)
+    if not len(unique):
+        return np.zeros(0, dtype=np.float16)
     held = np.zeros(len(unique), dtype=bool)
-    feats = np.empty((len(unique), 0), dtype=np.float16)
+    parts = []  # (mask of the distinct captions, their features)
     if known is not None:
         held, found = known.known(list(unique))
-        feats = np.empty((len(unique), found.shape[1]), dtype=np.float16)
-        feats[held] = found
+        parts.append((held, found))
     if not held.all():
         with model_autocast(model, config.bf16):  # shortest first, each batch cut to its longest
-            encoded = encode_texts(model, tokenizer, list(unique[~held]), config.text_batch_size,
-                                   device=model_device(model)).numpy()
-        if not held.any():
-            feats = np.empty((len(unique), encoded.shape[1]), dtype=np.float16)
-        feats[~held] = encoded
+            parts.append((~held, encode_texts(model, tokenizer, list(unique[~held]),
+                                              config.text_batch_size,
+                                              device=model_device(model)).numpy()))
+    feats = np.empty((len(unique), parts[-1][1].shape[1]), dtype=np.float16)
+    for mask, values in parts:
+        feats[mask] = values
     return feats[inverse]
 
 

@@ -34,21 +34,24 @@ class EmbeddingLookup:
 
     def covers(self, pair_ids: np.ndarray) -> bool:
         """Whether every pair id has an embedding here."""
-        if not len(self.ids):
-            return not len(pair_ids)
-        pos = np.searchsorted(self.ids, pair_ids, sorter=self.order)
-        rows = self.order[np.clip(pos, 0, len(self.order) - 1)]
-        return bool(np.array_equal(self.ids[rows], pair_ids))
+        return self._rows(pair_ids) is not None
 
     def __call__(self, pair_ids: np.ndarray) -> np.ndarray:
         """float32 rows (N, D) of ``pair_ids``, in their order; KeyError when one is missing."""
-        if not self.covers(pair_ids):
+        rows = self._rows(pair_ids)
+        if rows is None:
             raise KeyError("some pair ids have no embeddings")
-        pos = np.searchsorted(self.ids, pair_ids, sorter=self.order)
-        rows = self.order[np.clip(pos, 0, len(self.order) - 1)]
         out = np.empty((len(pair_ids), self.arrays[0].shape[1]), dtype=np.float32)
         shard, local = self.where[rows, 0], self.where[rows, 1]
         for s in np.unique(shard):  # one fancy-indexed read per shard
             mask = shard == s
             out[mask] = self.arrays[s][np.sort(local[mask])][np.argsort(np.argsort(local[mask]))]
         return out
+
+    def _rows(self, pair_ids: np.ndarray) -> np.ndarray | None:
+        """Where each pair id's row is (indices into ``ids``), or None when one is missing."""
+        if not len(self.ids):
+            return None if len(pair_ids) else np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(self.ids, pair_ids, sorter=self.order)
+        rows = self.order[np.clip(pos, 0, len(self.order) - 1)]
+        return rows if np.array_equal(self.ids[rows], pair_ids) else None
