@@ -23,12 +23,12 @@ from react_assets.domains.datasets import open_dataset
 from react_assets.domains.images import DatasetLayoutError
 from react_assets.domains.registry import RegisteredDomain
 from react_assets.domains.spec import DatasetSpec
-from react_assets.evaluate.image_text import evaluate_retrieval
+from react_assets.evaluate.image_text import encode_captions, evaluate_retrieval
 from react_assets.evaluate.leaderboard import clip_benchmark_metrics, clip_benchmark_record
 from react_assets.evaluate.probe import LOGISTIC, TEXT_INIT, ProbeConfig, ProbeFigure, run_probes
 from react_assets.evaluate.zeroshot import (
     ZeroShotResult,
-    encode_dataset,
+    encode_dataset_towers,
     score_predictions,
     zeroshot_classifier,
 )
@@ -95,20 +95,30 @@ def probe_metric(metric: str, figure: ProbeFigure) -> str:
 
 
 class FeatureCache:
-    """Image features and labels per (image tower, dataset), each computed once."""
+    """Image features and labels per (image tower, dataset), each computed once. The first
+    request of a dataset encodes it with every tower of ``models`` that takes the same
+    preprocessed images (a customization keeps its base's), decoding each image once."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, models: list[EvaluatedModel], batch_size: int) -> None:
         self.batch_size = batch_size
+        self.towers = {m.tower: m for m in models if m.features_of is None}
         self.cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def get(self, model: EvaluatedModel, dataset: DatasetSpec, classes: list[str]
             ) -> tuple[np.ndarray, np.ndarray]:
         key = (model.tower, dataset.name)
         if key not in self.cache:
-            model.bundle.model.eval()
-            data = open_dataset(dataset, classes, model.bundle.preprocess_val)
-            x, y = encode_dataset(model.bundle.model, data, self.batch_size)
-            self.cache[key] = (x.numpy(), y.numpy())
+            owner = self.towers.get(model.tower, model)
+            preprocess = owner.bundle.preprocess_val
+            same = [owner] + [m for tower, m in self.towers.items() if tower != owner.tower
+                              and (tower, dataset.name) not in self.cache
+                              and repr(m.bundle.preprocess_val) == repr(preprocess)]
+            for m in same:
+                m.bundle.model.eval()
+            data = open_dataset(dataset, classes, preprocess)
+            xs, y = encode_dataset_towers([m.bundle.model for m in same], data, self.batch_size)
+            for m, x in zip(same, xs, strict=True):
+                self.cache[(m.tower, dataset.name)] = (x.numpy(), y.numpy())
         return self.cache[key]
 
 
@@ -132,7 +142,7 @@ def evaluate_domain(
     jobs = [(d, list(domain.classes), list(domain.templates), True) for d in domain.datasets]
     jobs += [(d, dataset_classes(d), list(catalog.general_templates), False)
              for d in catalog.general_datasets]
-    out, features = DomainEvaluation(domain.name), FeatureCache(batch_size)
+    out, features = DomainEvaluation(domain.name), FeatureCache(models, batch_size)
     for dataset, classes, templates, own in jobs:
         shared = zeroshot_classifier(models[0].bundle.model, models[0].bundle.tokenizer,
                                      classes, templates).cpu()
@@ -159,13 +169,20 @@ def evaluate_domain(
                 tx, ty, x, y, dataset.metric, len(classes), probe, init=head, heads=(TEXT_INIT,))
     for dataset in catalog.retrieval_datasets:
         root = dataset.path.parent if dataset.path.is_file() else dataset.path
+        shared_text = None  # the captions' features by the locked text tower, encoded once
         for model in models:
             if model.features_of is not None:
                 continue  # the base's tower and text: the base's figures
             with torch.inference_mode():
+                text = None
+                if model.shares_text_tower:
+                    if shared_text is None:
+                        shared_text = encode_captions(model.bundle.model, model.bundle.tokenizer,
+                                                      root, batch_size)
+                    text = shared_text
                 out.retrieval[(model.model_id, dataset.name)] = evaluate_retrieval(
                     model.bundle.model, model.bundle.tokenizer, model.bundle.preprocess_val, root,
-                    batch_size=batch_size)
+                    batch_size=batch_size, text_features=text)
     return out
 
 

@@ -9,9 +9,10 @@ the k most similar images. Ties in similarity go to the lower index (stable sort
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,15 +84,33 @@ def retrieval_recalls(image_features: torch.Tensor, text_features: torch.Tensor,
 
 
 @torch.no_grad()
+def encode_captions(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
+                    root: Path | str, batch_size: int = 64) -> torch.Tensor:
+    """Text features (T, D), float32 on the CPU, of the captions of the pairs under ``root``:
+    models sharing a text tower share them (``evaluate_retrieval(text_features=)``)."""
+    _, captions, _ = read_pairs(root)
+    with _eval_mode(model):
+        chunks = []
+        for start in tqdm(range(0, len(captions), batch_size), desc="encode captions", leave=False):
+            tokens = to_model_device(model, tokenizer(captions[start:start + batch_size]))
+            with model_autocast(model):
+                chunks.append(model.encode_text(tokens).float().cpu())
+    return torch.cat(chunks)
+
+
+@torch.no_grad()
 def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
                        preprocess: Callable[[Any], torch.Tensor], root: Path | str,
-                       batch_size: int = 64, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
-    """Image<->text recall@k (keys ``image_to_text_R@k``, ``text_to_image_R@k``) on ``root``."""
+                       batch_size: int = 64, ks: Sequence[int] = DEFAULT_KS,
+                       text_features: torch.Tensor | None = None) -> dict[str, float]:
+    """Image<->text recall@k (keys ``image_to_text_R@k``, ``text_to_image_R@k``) on ``root``;
+    ``text_features``: the captions' (from :func:`encode_captions`), else encoded here."""
     image_paths, captions, text_to_image = read_pairs(root)
-    was_training = bool(getattr(model, "training", False))
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
+    if text_features is None:
+        text_features = encode_captions(model, tokenizer, root, batch_size)
+    if len(text_features) != len(captions):
+        raise ValueError(f"{len(text_features)} text features for {len(captions)} captions")
+    with _eval_mode(model):
         image_chunks = []
         starts = range(0, len(image_paths), batch_size)
         for start in tqdm(starts, desc="encode images", leave=False):
@@ -100,16 +119,20 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
             with model_autocast(model):
                 image_f = model.encode_image(to_model_device(model, batch))
             image_chunks.append(image_f.float().cpu())
-        text_chunks = []
-        for start in tqdm(range(0, len(captions), batch_size), desc="encode captions", leave=False):
-            tokens = to_model_device(model, tokenizer(captions[start:start + batch_size]))
-            with model_autocast(model):
-                text_f = model.encode_text(tokens)
-            text_chunks.append(text_f.float().cpu())
-    finally:
-        if was_training:
-            model.train()
-    result = retrieval_recalls(torch.cat(image_chunks), torch.cat(text_chunks), text_to_image, ks)
+    result = retrieval_recalls(torch.cat(image_chunks), text_features, text_to_image, ks)
     logger.info("retrieval %s: %d images, %d captions: %s", root, len(image_paths), len(captions),
                 result)
     return result
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside, its mode restored after."""
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()

@@ -111,17 +111,27 @@ def zeroshot_logits(image_features: torch.Tensor, classifier: torch.Tensor) -> t
 def encode_dataset(model: nn.Module, dataset: Dataset, batch_size: int = 64,
                    num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Image features ``(N, D)`` (float32, on the CPU) and stacked labels of a labelled dataset."""
+    features, labels = encode_dataset_towers([model], dataset, batch_size, num_workers)
+    return features[0], labels
+
+
+def encode_dataset_towers(models: Sequence[nn.Module], dataset: Dataset, batch_size: int = 64,
+                          num_workers: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """:func:`encode_dataset` for several image towers taking the same preprocessed images:
+    each batch is decoded once and encoded by every model. Features per model, in order."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    features, labels = [], []
+    features: list[list[torch.Tensor]] = [[] for _ in models]
+    labels = []
     name = getattr(dataset, "name", type(dataset).__name__)
     for images, targets in tqdm(loader, desc=f"encode images ({name})", leave=False):
-        with model_autocast(model):
-            image_f = model.encode_image(to_model_device(model, images))
-        features.append(image_f.float().cpu())
+        for model, chunks in zip(models, features, strict=True):
+            with model_autocast(model):
+                image_f = model.encode_image(to_model_device(model, images))
+            chunks.append(image_f.float().cpu())
         labels.append(targets)
-    if not features:
+    if not labels:
         raise ValueError(f"dataset {name} is empty")
-    return torch.cat(features), torch.cat(labels)
+    return [torch.cat(chunks) for chunks in features], torch.cat(labels)
 
 
 def evaluate_zeroshot(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],

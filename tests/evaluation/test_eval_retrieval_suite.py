@@ -13,7 +13,7 @@ from react_assets.domains.datasets import open_dataset
 from react_assets.domains.elevater import elevater_domain, list_suite, suite_entry
 from react_assets.domains.images import DatasetLayoutError
 from react_assets.domains.spec import NAME_PATTERN
-from react_assets.evaluate.image_text import evaluate_retrieval
+from react_assets.evaluate.image_text import encode_captions, evaluate_retrieval
 
 
 def captioned_world(root):
@@ -88,3 +88,27 @@ def test_suite_domain_opens_a_local_vision_datasets_folder(tmp_path):
     assert ds.classes == ["negative", "positive"]
     assert [int(ds[i][1]) for i in range(2)] == [1, 0]
     assert isinstance(ds[0][0], torch.Tensor)
+
+
+class CountingColorModel(ColorModel):
+    """ColorModel counting the captions its text tower encodes."""
+
+    encoded_captions = 0
+
+    def encode_text(self, tokens):
+        self.encoded_captions += len(tokens)
+        return super().encode_text(tokens)
+
+
+def test_shared_text_features_give_the_same_recalls_without_encoding_captions(tmp_path):
+    root = captioned_world(tmp_path)
+    text = encode_captions(ColorModel(), ColorTokenizer(), root, batch_size=2)
+    assert text.shape == (5, 4)
+    model = CountingColorModel()
+    shared = evaluate_retrieval(model, ColorTokenizer(), to_tensor, root, batch_size=2,
+                                text_features=text)
+    assert model.encoded_captions == 0
+    assert shared == evaluate_retrieval(model, ColorTokenizer(), to_tensor, root, batch_size=2)
+    assert model.encoded_captions == 5
+    with pytest.raises(ValueError, match="4 text features for 5 captions"):
+        evaluate_retrieval(model, ColorTokenizer(), to_tensor, root, text_features=text[:4])

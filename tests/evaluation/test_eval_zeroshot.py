@@ -17,6 +17,8 @@ from react_assets.domains.datasets import open_dataset
 from react_assets.domains.spec import DatasetSpec
 from react_assets.evaluate.metrics import compute_metric
 from react_assets.evaluate.zeroshot import (
+    encode_dataset,
+    encode_dataset_towers,
     evaluate_zeroshot,
     zeroshot_classifier,
     zeroshot_logits,
@@ -101,6 +103,30 @@ def test_known_answer_on_a_color_world(tmp_path):
     swapped = evaluate_zeroshot(ColorModel(), None, to_tensor, spec, COLORS, TEMPLATES,
                                 "accuracy", classifier=w)
     assert swapped.per_class == (0.0, 0.0, 0.5)
+
+
+class ShiftedColorModel(ColorModel):
+    """Another image tower: ColorModel's features plus one."""
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return super().encode_image(images) + 1.0
+
+
+def test_several_towers_encode_a_dataset_decoding_each_image_once(tmp_path):
+    spec = DatasetSpec("colors", color_world(tmp_path / "colors"), "imagefolder", "accuracy")
+    decoded = []
+
+    def counting(image):
+        decoded.append(1)
+        return to_tensor(image)
+
+    data = open_dataset(spec, COLORS, counting)
+    [plain, shifted], labels = encode_dataset_towers([ColorModel(), ShiftedColorModel()], data,
+                                                     batch_size=4)
+    assert len(decoded) == 6
+    alone, alone_labels = encode_dataset(ColorModel(), open_dataset(spec, COLORS, to_tensor))
+    assert torch.equal(plain, alone) and torch.equal(labels, alone_labels)
+    assert torch.equal(shifted, alone + 1.0)
 
 
 def test_multilabel_value_matches_metric_on_softmax(tmp_path):
