@@ -108,6 +108,15 @@ class Cluster:
         return {**os.environ, **OFFLINE_ENV, **self.settings(), "PYTHONPATH": path,
                 "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
 
+    def worker_env(self) -> dict[str, str]:
+        """A Dask worker's environment: torch and faiss threads set to this machine's cores
+        shared among its workers (each runs one step at a time; without it every worker's
+        step starts a thread per core, and N workers oversubscribe the cores N times), unless
+        OMP_NUM_THREADS is set already."""
+        env = self.env()
+        env.setdefault("OMP_NUM_THREADS", str(worker_threads(self.n_workers)))
+        return env
+
     def start(self) -> Cluster:
         """Start every service and wait until each answers; write cluster.env."""
         missing = missing_requirements()
@@ -131,7 +140,7 @@ class Cluster:
         self._spawn("dask-scheduler", [_bin("dask"), "scheduler", "--host", "127.0.0.1",
                                        "--port", str(self.ports["dask"]), "--no-dashboard"])
         for i in range(self.n_workers):
-            self._spawn(f"dask-worker-{i}", [
+            self._spawn(f"dask-worker-{i}", env=self.worker_env(), command=[
                 _bin("dask"), "worker", self.settings()["REACT_DASK_SCHEDULER"],
                 "--name", f"worker-{i}", "--nthreads", "1", "--nworkers", "1",
                 "--resources", self.worker_resources, "--host", "127.0.0.1", "--no-dashboard",
@@ -186,9 +195,9 @@ class Cluster:
         if proc.returncode:
             raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr[-2000:]}")
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         with open(self.folder / "logs" / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env(), stdout=out,
+            proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env or self.env(), stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True,
                                     preexec_fn=_restore_default_signals)
@@ -258,6 +267,12 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def worker_threads(n_workers: int) -> int:
+    """Threads each of ``n_workers`` workers on this machine may use: its cores shared out."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, n_workers))
 
 
 def _bin(name: str) -> str:
