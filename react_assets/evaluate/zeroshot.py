@@ -115,6 +115,7 @@ def encode_dataset(model: nn.Module, dataset: Dataset, batch_size: int = 64,
     return features[0], labels
 
 
+@torch.no_grad()
 def encode_dataset_towers(models: Sequence[nn.Module], dataset: Dataset, batch_size: int = 64,
                           num_workers: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
     """:func:`encode_dataset` for several image towers taking the same preprocessed images:

@@ -106,10 +106,14 @@ def test_known_answer_on_a_color_world(tmp_path):
 
 
 class ShiftedColorModel(ColorModel):
-    """Another image tower: ColorModel's features plus one."""
+    """Another image tower: ColorModel's features plus a trainable shift (1 at init)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = torch.nn.Parameter(torch.ones(()))
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return super().encode_image(images) + 1.0
+        return super().encode_image(images) + self.shift
 
 
 def test_several_towers_encode_a_dataset_decoding_each_image_once(tmp_path):
@@ -127,6 +131,7 @@ def test_several_towers_encode_a_dataset_decoding_each_image_once(tmp_path):
     alone, alone_labels = encode_dataset(ColorModel(), open_dataset(spec, COLORS, to_tensor))
     assert torch.equal(plain, alone) and torch.equal(labels, alone_labels)
     assert torch.equal(shifted, alone + 1.0)
+    assert not shifted.requires_grad  # features, not a graph: callers take .numpy()
 
 
 def test_multilabel_value_matches_metric_on_softmax(tmp_path):
