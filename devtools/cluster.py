@@ -204,7 +204,7 @@ class Cluster:
         self.pids[name] = proc.pid
         log.info("started %s (pid %d)", name, proc.pid)
 
-    def _wait_ready(self, timeout_s: float = 240.0) -> None:
+    def _wait_ready(self, timeout_s: float = 600.0) -> None:  # MLflow's first start: minutes
         from distributed import Client
         deadline = time.monotonic() + timeout_s
         with Client(self.settings()["REACT_DASK_SCHEDULER"], timeout=timeout_s) as client:
