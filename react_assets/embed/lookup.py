@@ -32,10 +32,6 @@ class EmbeddingLookup:
                       if ids else np.zeros((0, 2), dtype=np.int64))
         self.order = np.argsort(self.ids)
 
-    def covers(self, pair_ids: np.ndarray) -> bool:
-        """Whether every pair id has an embedding here."""
-        return self._rows(pair_ids) is not None
-
     def __call__(self, pair_ids: np.ndarray) -> np.ndarray:
         """float32 rows (N, D) of ``pair_ids``, in their order; KeyError when one is missing."""
         rows = self._rows(pair_ids)

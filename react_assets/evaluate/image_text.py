@@ -9,10 +9,9 @@ the k most similar images. Ties in similarity go to the lower index (stable sort
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from react_assets.domains.images import DatasetLayoutError, load_rgb
-from react_assets.models.device import model_autocast, to_model_device
+from react_assets.models.device import eval_mode, model_autocast, to_model_device
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def encode_captions(model: nn.Module, tokenizer: Callable[[list[str]], torch.Ten
     """Text features (T, D), float32 on the CPU, of the captions of the pairs under ``root``:
     models sharing a text tower share them (``evaluate_retrieval(text_features=)``)."""
     _, captions, _ = read_pairs(root)
-    with _eval_mode(model):
+    with eval_mode(model):
         chunks = []
         for start in tqdm(range(0, len(captions), batch_size), desc="encode captions", leave=False):
             tokens = to_model_device(model, tokenizer(captions[start:start + batch_size]))
@@ -110,7 +109,7 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
         text_features = encode_captions(model, tokenizer, root, batch_size)
     if len(text_features) != len(captions):
         raise ValueError(f"{len(text_features)} text features for {len(captions)} captions")
-    with _eval_mode(model):
+    with eval_mode(model):
         image_chunks = []
         starts = range(0, len(image_paths), batch_size)
         for start in tqdm(starts, desc="encode images", leave=False):
@@ -124,15 +123,3 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
                 result)
     return result
 
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """``model`` in eval mode inside, its mode restored after."""
-    was_training = bool(getattr(model, "training", False))
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        yield
-    finally:
-        if was_training:
-            model.train()

@@ -33,7 +33,7 @@ from react_assets.evaluate.metrics import (
     per_class_recall,
     topk_accuracy,
 )
-from react_assets.models.device import model_autocast, to_model_device
+from react_assets.models.device import eval_mode, model_autocast, to_model_device
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +154,7 @@ def evaluate_zeroshot(model: nn.Module, tokenizer: Callable[[list[str]], torch.T
     if isinstance(dataset, DatasetSpec):
         dataset = open_dataset(dataset, classes, preprocess)
     name = getattr(dataset, "name", type(dataset).__name__)
-    was_training = bool(getattr(model, "training", False))
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
+    with eval_mode(model):
         if classifier is None:
             classifier = zeroshot_classifier(model, tokenizer, classes, templates,
                                              text_batch_size)
@@ -165,9 +162,6 @@ def evaluate_zeroshot(model: nn.Module, tokenizer: Callable[[list[str]], torch.T
             raise ValueError(f"{name}: classifier has {classifier.shape[1]} columns for "
                              f"{len(classes)} classes")
         features, labels = encode_dataset(model, dataset, batch_size, num_workers)
-    finally:
-        if was_training:
-            model.train()
     probs = zeroshot_logits(features, classifier.cpu()).softmax(dim=-1).numpy()
     result = score_predictions(name, metric, probs, labels.numpy(), classes, top_confusions)
     logger.info("zero-shot %s: %s = %.4f on %d samples", name, metric, result.value,

@@ -36,3 +36,17 @@ def model_autocast(model: torch.nn.Module, bf16: str = "auto") -> Iterator[None]
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                         enabled=bf16_enabled(bf16, device)):
         yield
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside, its previous mode restored after (objects without
+    ``eval`` are left as they are)."""
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
