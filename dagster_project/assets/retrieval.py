@@ -38,7 +38,8 @@ class RetrievedPairsConfig(dg.Config):
     pool=DUCKDB_POOL,
     group_name="retrieval",
     kinds={"faiss", "duckdb"},
-    code_version="2",  # 2: general sample, decontamination against the general sets
+    code_version="3",  # 2: general sample, decontamination against the general sets; 3: recall
+    # checked against exact search on the retrieval queries, search parameter raised to target
     config_schema=launch_schema(RetrievedPairsConfig),
 )
 def retrieved_pairs(
@@ -64,6 +65,8 @@ def retrieved_pairs(
         "removed_near_contamination": stats.removed_near_contamination,
         "general_pairs": stats.general_pairs,
         "queries": stats.n_queries,
+        "ann_recall": stats.ann_recall.recall,
+        "ann_recall_check": dg.MetadataValue.json(stats.ann_recall.as_dict()),
         "grid": dg.MetadataValue.md(f"![top pairs](data:image/png;base64,{grid})"),
         "dagster/row_count": done.rows.num_rows,
     })

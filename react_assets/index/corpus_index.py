@@ -14,13 +14,13 @@ from react_assets.embed.encode import EMBEDDING_FILES
 from react_assets.embed.lookup import embedding_folders
 from react_assets.index.build import BuiltIndex, IndexConfig, build_index
 from react_assets.index.files import save_index
+from react_assets.index.tune import Shard
 from react_assets.models.base import current_base
 from react_assets.paths import ReactPaths
 from react_assets.sql import select_index, upsert_index
 from react_assets.store import Store
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,12 @@ def index_paths(store: Store, model_id: str) -> dict[str, Path]:
             for row in store.fetch(select_index, {"model_id": model_id, "modality": modality})}
 
 
+def corpus_shards(folders: list[Path], modality: str) -> list[Shard]:
+    """The (pair ids, embedding file) shard of each embedding folder, for one modality."""
+    return [(np.load(folder / "pair_ids.npy"), folder / EMBEDDING_FILES[modality])
+            for folder in folders]
+
+
 def build_corpus_indexes(store: Store, paths: ReactPaths,
                          config: IndexConfig | None = None) -> CorpusIndexes:
     """Build, tune, save and register an index per modality over the current base's embeddings."""
@@ -48,9 +54,9 @@ def build_corpus_indexes(store: Store, paths: ReactPaths,
         raise ValueError(f"no embeddings for base model {model_id}: materialize corpus_embeddings")
     target_folder = paths.model_indexes(model_id)
     built: dict[str, BuiltIndex] = {}
-    for modality, filename in EMBEDDING_FILES.items():
-        shards = [(np.load(folder / "pair_ids.npy"), folder / filename) for folder in folders]
-        index = build_index(shards, config, target_folder / f"{modality}-work")
+    for modality in EMBEDDING_FILES:
+        index = build_index(corpus_shards(folders, modality), config,
+                            target_folder / f"{modality}-work")
         target = save_index(index, target_folder / f"{modality}.faiss")
         store.execute(upsert_index, {
             "model_id": model_id, "modality": modality, "path": str(target),

@@ -19,6 +19,7 @@ LOG = logging.getLogger(__name__)
 
 Shard = tuple[np.ndarray, "Path | np.ndarray"]
 NORM_TOLERANCE = 2e-2  # float16 storage rounds norms by ~1e-3; more means not normalised
+MAX_EF_SEARCH = 2048  # the largest HNSW efSearch tuning or retrieval tries
 
 
 class ShardError(ValueError):
@@ -200,7 +201,8 @@ def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
 def candidate_values(factory: str, k: int, nlist: int) -> tuple[str, list[int]] | None:
     """The search parameter to tune for ``factory`` and its increasing candidate values."""
     if factory.startswith("HNSW"):
-        return "efSearch", sorted({max(k, v) for v in (16, 32, 64, 128, 256, 512, 1024, 2048)})
+        values = (16, 32, 64, 128, 256, 512, 1024, MAX_EF_SEARCH)
+        return "efSearch", sorted({max(k, v) for v in values})
     if factory.startswith("IVF"):
         values = [v for v in (1 << p for p in range(20)) if v < nlist] + [nlist]
         return "nprobe", values
@@ -239,3 +241,37 @@ def apply_search_params(index: faiss.Index, params: dict[str, int]) -> None:
     space = faiss.ParameterSpace()
     for name, value in params.items():
         space.set_index_parameter(index, name, int(value))
+
+
+@dataclass(frozen=True)
+class SearchParameter:
+    """An index's tunable search parameter: its name, current value and the largest allowed."""
+
+    name: str  # "nprobe" (IVF) or "efSearch" (HNSW)
+    value: int
+    cap: int
+
+
+def _unwrapped(index: faiss.Index) -> faiss.Index:
+    """The index inside an ``IDMap`` wrapper (or the index itself), downcast to its class."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = faiss.downcast_index(index.index)
+    return index
+
+
+def is_exact_index(index: faiss.Index) -> bool:
+    """Whether ``index`` searches exhaustively (a Flat index): its recall is 1 by construction."""
+    return isinstance(_unwrapped(index), faiss.IndexFlat)
+
+
+def search_parameter(index: faiss.Index, k: int) -> SearchParameter | None:
+    """The search parameter of an IVF (nprobe, up to nlist) or HNSW (efSearch, up to
+    ``MAX_EF_SEARCH`` or ``k``) index; None for any other index."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        return SearchParameter("nprobe", int(ivf.nprobe), int(ivf.nlist))
+    inner = _unwrapped(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        return SearchParameter("efSearch", int(inner.hnsw.efSearch), max(MAX_EF_SEARCH, k))
+    return None

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from react_assets.domains.settings import RetrievalConfig
+from react_assets.retrieve.recall import AnnRecall, RecallCheck, verify_recall
 
 LOG = logging.getLogger(__name__)
 HashSource = Mapping[int, str] | Callable[[np.ndarray], Mapping[int, str] | Sequence[str]]
@@ -38,11 +39,18 @@ class RetrievalStats:
     count_per_class: tuple[int, ...]
     general_pairs: int = 0
     removed_from_general: int = 0  # drawn, but contaminated or an image already kept
+    ann_recall: AnnRecall = AnnRecall()  # the index's recall@k on these queries
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready fields (for DuckDB, MLflow and asset metadata)."""
-        return {name: list(value) if isinstance(value, tuple) else value
-                for name, value in self.__dict__.items()}
+        return {name: _json_ready(value) for name, value in self.__dict__.items()}
+
+
+def _json_ready(value: object) -> object:
+    """A stats field as JSON: tuples as lists, the recall check as its dict."""
+    if isinstance(value, AnnRecall):
+        return value.as_dict()
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,20 @@ def search_queries(index: faiss.Index, query_vectors: np.ndarray,
         stop = start + SEARCH_BATCH
         scores[start:stop], ids[start:stop] = index.search(queries[start:stop], k)
     return scores, ids
+
+
+def search_checked(index: faiss.Index, query_vectors: np.ndarray, k: int,
+                   check: RecallCheck | None) -> tuple[np.ndarray, np.ndarray, AnnRecall]:
+    """:func:`search_queries`, then (with ``check``) the recall of its hits against exact
+    search; when the check raised the index's search parameter, the queries are searched again
+    and those hits returned."""
+    scores, ids = search_queries(index, query_vectors, k)
+    if check is None:
+        return scores, ids, AnnRecall(k=k)
+    recall = verify_recall(index, np.asarray(query_vectors, dtype=np.float32), ids, check)
+    if recall.raised:
+        scores, ids = search_queries(index, query_vectors, k)
+    return scores, ids, recall
 
 
 def _first_of_groups(*keys: np.ndarray) -> np.ndarray:
@@ -179,7 +201,8 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
                     pair_sha256: HashSource,
                     pair_vectors: Callable[[np.ndarray], np.ndarray],
                     eval_vectors: np.ndarray, eval_sha256: set[str],
-                    corpus_ids: np.ndarray | None = None) -> RetrievalResult:
+                    corpus_ids: np.ndarray | None = None,
+                    recall_check: RecallCheck | None = None) -> RetrievalResult:
     """Retrieve, merge, de-duplicate and decontaminate the pairs of one domain.
 
     Each class keeps the union of its queries' top-k (a pair keeps its best score); a pair, or
@@ -190,6 +213,9 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     embeddings in the order of ``ids`` (called in batches of at most 65,536).
     With ``config.general_fraction`` > 0, ``corpus_ids`` (every pair id of the corpus) is
     sampled for the general rows, cleaned the same way.
+    With ``recall_check``, the ANN hits are checked against exact search over the corpus shards
+    and the index's search parameter raised (in place) while recall misses the index's target
+    (:mod:`react_assets.retrieve.recall`); the stats record the outcome.
     """
     query_class = np.asarray(query_class, dtype=np.int64)
     if query_class.shape != (len(query_vectors),):
@@ -198,7 +224,8 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
     if config.general_fraction > 0 and corpus_ids is None:
         raise ValueError("RetrievalConfig.general_fraction > 0 needs corpus_ids to sample from")
     n_classes = int(query_class.max()) + 1 if len(query_class) else 0
-    scores, ids = search_queries(index, query_vectors, config.k_per_query)
+    scores, ids, ann_recall = search_checked(index, query_vectors, config.k_per_query,
+                                             recall_check)
     cls, pair, score, n_hits = _merge_class_hits(query_class, scores, ids)
     n_candidates = len(pair)
 
@@ -237,7 +264,8 @@ def retrieve_domain(query_class: np.ndarray, query_vectors: np.ndarray, index: f
         removed_near_contamination=int(near.sum()),
         removed_over_class_cap=int((~capped).sum()),
         count_per_class=tuple(np.bincount(cls, minlength=n_classes).tolist()),
-        general_pairs=len(general), removed_from_general=removed_general)
+        general_pairs=len(general), removed_from_general=removed_general,
+        ann_recall=ann_recall)
     LOG.info("retrieved %d pairs for %d classes from %d queries (%s), %d general pairs",
              len(pair), n_classes, len(query_vectors), config.mode, len(general))
     return RetrievalResult(

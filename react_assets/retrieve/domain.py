@@ -22,7 +22,7 @@ from react_assets.domains.registry import RegisteredDomain, registered_domain
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.domains.spec import DomainSpec
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
-from react_assets.index.corpus_index import index_paths
+from react_assets.index.corpus_index import corpus_shards, index_paths
 from react_assets.index.files import load_index
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.device import model_autocast, to_model_device
@@ -35,6 +35,7 @@ from react_assets.retrieve.core import (
     retrieve_domain,
 )
 from react_assets.retrieve.grid import retrieval_grid
+from react_assets.retrieve.recall import RecallCheck
 from react_assets.retrieve.sets import RetrievalRetention, store_retrieval_set
 from react_assets.sql import select_domain_retrievals, select_pair_hashes
 from react_assets.store import Store
@@ -109,12 +110,15 @@ def retrieve_for_domain(
     (:mod:`react_assets.retrieve.sets`: sets are immutable, kept under their digest).
 
     No pair whose image is (a near copy of) an image of the domain's evaluation datasets, the
-    general sets included, is kept.
+    general sets included, is kept. The index's recall on these queries is checked against
+    exact search over the embedding shards, and its search parameter raised until the index's
+    recall target is met (:mod:`react_assets.retrieve.recall`); the set's stats record it.
     """
     domain = registered.spec
     query_class, query_vectors = domain_queries(bundle, domain, config.mode)
     modality = "text" if config.mode == "text-to-text" else "image"
-    index = load_index(index_paths[modality]).index
+    built = load_index(index_paths[modality])
+    check = RecallCheck(corpus_shards(embedding_folders, modality), built.recall_target)
     eval_images, eval_hashes = [], set()
     for dataset in registered.evaluation_datasets:
         eval_images += [img for _, img in iter_dataset_images(dataset)]
@@ -122,10 +126,11 @@ def retrieve_for_domain(
     eval_vectors = encode_images(bundle, eval_images)
     embeddings = EmbeddingLookup(embedding_folders)
     result = retrieve_domain(
-        query_class, query_vectors, index, config,
+        query_class, query_vectors, built.index, config,
         pair_sha256=lambda ids: _pair_hashes(store, ids),
         pair_vectors=embeddings,
         eval_vectors=eval_vectors, eval_sha256=eval_hashes, corpus_ids=embeddings.ids,
+        recall_check=check,
     )
     if not any(result.stats.count_per_class):
         raise ValueError(empty_retrieval_message(domain.name, result.stats, config))

@@ -25,6 +25,7 @@ from react_assets.models.base import current_base
 from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
 from react_assets.models.factory import create_base_model, local_model_dir
 from react_assets.paths import ReactPaths
+from react_assets.retrieve.sets import latest_retrieval_set
 from react_assets.store import Store
 
 
@@ -126,6 +127,19 @@ def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
             "class_index"] >= 0
         trained_on = RetrievalSet.of_domain(store, domain).pair_ids
         assert len(trained_on) == n_distinct
+
+
+def test_each_retrieval_set_records_the_index_recall_on_its_queries(pipeline):
+    paths, instance, _, _ = pipeline
+    store = Store(paths.duckdb)
+    for domain in ("digits", "emoji", "fashion"):
+        recall = json.loads(latest_retrieval_set(store, domain)["stats"])["ann_recall"]
+        # the tiny corpus gets a Flat index: exact, so recall 1 without an exact pass
+        assert (recall["check"], recall["recall"], recall["raised"]) == ("flat-index", 1.0, False)
+    event = instance.get_latest_materialization_event(dg.AssetKey("retrieved_pairs"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["ann_recall"].value == 1.0
+    assert metadata["ann_recall_check"].value["check"] == "flat-index"
 
 
 def test_captions_are_encoded_once_and_their_features_reused_downstream(pipeline):
