@@ -24,6 +24,9 @@ class Statement(str):
     def __repr__(self) -> str:
         return f"Statement({self.name!r})"
 
+    def __reduce__(self) -> tuple[type[Statement], tuple[str, str]]:
+        return Statement, (self.name, str(self))  # pickled with its name (process pools)
+
 
 def _load(folder: str) -> dict[str, Statement]:
     root = resources.files(__name__).joinpath(folder)

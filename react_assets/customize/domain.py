@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -13,6 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from react_assets.corpus.pairs import read_pairs
+from react_assets.customize.concurrent import (
+    concurrent_trainings,
+    run_trainings,
+    start_fork_server,
+)
 from react_assets.customize.data import train_transform
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.real import CONFIG_FILE as REAL_CONFIG
@@ -233,29 +239,52 @@ def customize_registered_domain(
     recipe = recipe or CustomizationRecipe()
     base = current_base(store)
     spec = registered_domain(store, domain).spec
-    recorded = []
-    for variant in variants or spec.variants or ["gated-image"]:
-        tags = pipeline_tags(dagster_run_id=dagster_run_id, partition=domain,
-                             code_version=code_version)
-        if variant in BASELINES:
-            params = {"baseline": variant, "real": dataclasses.asdict(RealConfig())}
-            with writer.start_run(f"react_model/{domain}/{variant}", params=params,
-                                  tags=tags) as run:
-                made = make_real_baseline(store, paths, base, domain, variant)
-                ref = record_customization(store, writer, run, base, made, params,
-                                           dagster_run_id)
-            recorded.append(RecordedCustomization(made, run.run_id, ref))
-            continue
-        customization, train = recipe.customization(variant), recipe.train(variant)
-        params = config_params(customization, train, recipe)
+    tags = pipeline_tags(dagster_run_id=dagster_run_id, partition=domain,
+                         code_version=code_version)
+    requested = variants or spec.variants or ["gated-image"]
+    trained = [v for v in requested if v not in BASELINES]
+    if concurrent_trainings(len(trained)) > 1:
+        start_fork_server()  # its imports overlap the baselines below
+    recorded = {}
+    for variant in (v for v in requested if v in BASELINES):
+        params = {"baseline": variant, "real": dataclasses.asdict(RealConfig())}
         with writer.start_run(f"react_model/{domain}/{variant}", params=params, tags=tags) as run:
-            made = customize_domain(
-                store, base, domain, customization, train,
-                paths.customization(base.model_id, domain, variant),
-                on_log=None if on_log is None else (
-                    lambda step, loss, lr, variant=variant: on_log(variant, step, loss, lr)),
-                augmentation=recipe.augmentation,
-            )
+            made = make_real_baseline(store, paths, base, domain, variant)
             ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
-        recorded.append(RecordedCustomization(made, run.run_id, ref))
-    return recorded
+        recorded[variant] = RecordedCustomization(made, run.run_id, ref)
+    if trained:
+        made = _train_variants(store, paths, writer, base, domain, recipe, trained, tags,
+                               dagster_run_id, on_log)
+        recorded.update(zip(trained, made, strict=True))
+    return [recorded[v] for v in requested]
+
+
+def _train_variants(
+    store: Store,
+    paths: ReactPaths,
+    writer: LineageWriter,
+    base: BaseModelRecord,
+    domain: str,
+    recipe: CustomizationRecipe,
+    variants: list[str],
+    tags: dict[str, str],
+    dagster_run_id: str,
+    on_log: Callable[[str, int, float, float], None] | None,
+) -> list[RecordedCustomization]:
+    """Train ``variants``, side by side on a CPU (:mod:`react_assets.customize.concurrent`),
+    each in its own MLflow run; every run ends FAILED when one training fails."""
+    jobs = [{"store": store, "base": base, "domain": domain,
+             "customization": recipe.customization(v), "train_config": recipe.train(v),
+             "out_dir": paths.customization(base.model_id, domain, v),
+             "augmentation": recipe.augmentation} for v in variants]
+    params = [config_params(job["customization"], job["train_config"], recipe) for job in jobs]
+    workers = concurrent_trainings(len(jobs))
+    with contextlib.ExitStack() as stack:
+        runs = [stack.enter_context(writer.start_run(f"react_model/{domain}/{variant}",
+                                                     params=p, tags=tags))
+                for variant, p in zip(variants, params, strict=True)]
+        made = run_trainings(customize_domain, jobs, workers, on_log=None if on_log is None else (
+            lambda i, step, loss, lr: on_log(variants[i], step, loss, lr)))
+        return [RecordedCustomization(m, run.run_id, record_customization(
+            store, writer, run, base, m, p, dagster_run_id))
+            for m, run, p in zip(made, runs, params, strict=True)]

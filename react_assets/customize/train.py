@@ -44,7 +44,7 @@ from react_assets.models.hardware import bf16_enabled
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the trajectory, so they may differ between a run and its resume.
 _RUNTIME_FIELDS = ("log_every", "checkpoint_every", "num_workers", "text_batch_size", "device",
-                   "threads")
+                   "threads", "progress_bar")
 # One batch on the device: pixels (B, 3, H, W), then cached text features (B, D) or tokens (B, T).
 _Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
 # Mixed precision: "auto" = autocast where it pays (CUDA, and CPUs with native bf16 units:
@@ -77,6 +77,7 @@ class TrainConfig:
     # is open_clip's RandomResizedCrop + Normalize); False: PIL per sample in DataLoader workers.
     pixel_cache: bool = True
     threads: int | None = None  # torch intra-op threads while training; None: leave as set
+    progress_bar: bool = True  # False where a parent process reports this run's progress
     amp: str = "auto"  # one of AMP_MODES
 
     def __post_init__(self) -> None:
@@ -257,7 +258,8 @@ def _train_steps(
     trainable = list(trainable_parameters(model).values())
     logit_scale_trains = model.logit_scale.requires_grad
     step = run.start
-    progress = tqdm(total=run.total, initial=run.start, desc="train", unit="step")
+    progress = tqdm(total=run.total, initial=run.start, desc="train", unit="step",
+                    disable=not config.progress_bar)
     for pixels, text_f, tokens in batches:
         loss = _step(model, pixels, text_f, tokens, text_grad, dtype)
         lr = run.scheduler.get_last_lr()[0]

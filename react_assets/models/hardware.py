@@ -60,6 +60,13 @@ def bf16_enabled(mode: str, device: torch.device | str,
     return kind == "cuda" or (kind == "cpu" and cpu_has_native_bf16(flags))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def faiss_threads() -> int | None:
     """faiss's OpenMP thread count (None when faiss is not importable)."""
     try:
@@ -81,7 +88,7 @@ def machine_description() -> dict[str, object]:
         model = platform.processor()
     return {
         "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cores_usable": usable_cores(),
         "cpu_model": model,
         "cpu_flags": sorted(flag for flag in REPORTED_FLAGS if flag in flags),
         "native_bf16": cpu_has_native_bf16(flags),

@@ -1,0 +1,76 @@
+"""A domain's trained variants one after the other (all cores each) vs side by side (cores shared).
+
+Trains the demo recipe's gated-image and locked-text models of one domain of a built REACT_HOME
+(the demo's, after its domains stage) twice, into temporary folders: first sequentially in this
+process with every core, then with ``run_trainings`` in one process per variant with the cores
+shared out, as ``react_model`` does on a CPU. Prints wall seconds and the ratio, and the final
+losses of both runs (they differ only by the floating-point order of the thread counts).
+
+Usage: python bench/bench_concurrent_training.py --home REACT_HOME [--domain digits]
+       [--max-steps N] [--out bench/results/concurrent_training.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from react_assets.atomic import write_json  # noqa: E402
+from react_assets.customize.concurrent import concurrent_trainings, run_trainings  # noqa: E402
+from react_assets.customize.domain import customize_domain  # noqa: E402
+from react_assets.customize.recipe import CustomizationRecipe  # noqa: E402
+from react_assets.models.base import current_base  # noqa: E402
+from react_assets.models.hardware import machine_description, usable_cores  # noqa: E402
+from react_assets.store import Store  # noqa: E402
+
+VARIANTS = ("gated-image", "locked-text")
+
+
+def jobs(store: Store, domain: str, recipe: CustomizationRecipe, root: Path) -> list[dict]:
+    base = current_base(store)
+    return [{"store": store, "base": base, "domain": domain,
+             "customization": recipe.customization(v), "train_config": recipe.train(v),
+             "out_dir": root / v, "augmentation": recipe.augmentation} for v in VARIANTS]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--domain", default="digits")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/concurrent_training.json"))
+    args = parser.parse_args()
+    recipe = CustomizationRecipe()
+    if args.max_steps:
+        recipe = dataclasses.replace(recipe, max_steps=args.max_steps)
+    store = Store(args.home / "react.duckdb")
+    figures: dict[str, dict] = {}
+    for mode in ("sequential", "side_by_side"):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = jobs(store, args.domain, recipe, Path(tmp))
+            workers = 1 if mode == "sequential" else concurrent_trainings(len(work), "cpu")
+            torch.set_num_threads(usable_cores())
+            started = time.perf_counter()
+            made = run_trainings(customize_domain, work, workers)
+            seconds = time.perf_counter() - started
+        figures[mode] = {"seconds": round(seconds, 2), "workers": workers,
+                         "steps": [m.train.steps for m in made],
+                         "final_loss": [round(m.train.losses[-1], 4) for m in made]}
+        print(f"{mode:13s} {seconds:7.1f} s  workers {workers}  steps {figures[mode]['steps']}  "
+              f"final loss {figures[mode]['final_loss']}", flush=True)
+    ratio = figures["sequential"]["seconds"] / figures["side_by_side"]["seconds"]
+    print(f"side by side is {ratio:.2f}x the sequential throughput")
+    write_json(args.out, {"domain": args.domain, "variants": list(VARIANTS), **figures,
+                          "speedup": round(ratio, 3), "machine": machine_description()})
+
+
+if __name__ == "__main__":
+    main()

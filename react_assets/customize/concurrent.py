@@ -1,0 +1,130 @@
+"""Several trainings at once, one process each, with the CPU's cores shared out between them.
+
+A training step of a small model is a chain of small matrix products, which two threads speed up
+by far less than 2x: on the 2-core demo machine, two trainings with one thread each get through
+more steps together than one training with both threads (``bench/bench_concurrent_training.py``
+measures it). So on a CPU the variants of a domain train side by side, each process with
+``cores // trainings`` torch threads; on a GPU, or inside a distributed run, they train one
+after the other in this process.
+
+Workers start from a fork server that has imported the training code once, so a worker costs a
+fork, not a fresh interpreter's imports. Each worker's progress (``on_log``) comes back through a
+queue and is reported here, tagged with the job's index, with one progress bar for all jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import queue
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from react_assets.models.hardware import usable_cores
+
+log = logging.getLogger(__name__)
+
+# Imported once by the fork server, so forked workers start with them loaded.
+PRELOAD = ["react_assets.customize.domain"]
+_progress: Any = None  # the worker's queue back to the parent (set by _init_worker)
+
+
+def concurrent_trainings(n_jobs: int, device: str = "auto", cores: int | None = None) -> int:
+    """How many of ``n_jobs`` trainings run at once: one per core, at most ``n_jobs``, on a CPU;
+    one on a GPU (the trainings would share its memory and its streams) or in a distributed run
+    (its process group belongs to one training)."""
+    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if on_gpu or distributed or n_jobs < 2:
+        return 1
+    return max(1, min(n_jobs, cores or usable_cores()))
+
+
+def start_fork_server() -> None:
+    """Start the workers' fork server now, so its imports overlap the caller's other work."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    multiprocessing.forkserver.ensure_running()
+
+
+def _init_worker(progress: Any) -> None:
+    global _progress
+    _progress = progress
+
+
+def _report(index: int) -> Callable[[int, float, float], None]:
+    return lambda step, loss, lr: _progress.put((index, step, loss, lr))
+
+
+def _call(fn: Callable[..., Any], index: int, kwargs: dict[str, Any]) -> Any:
+    return fn(**kwargs, on_log=_report(index))
+
+
+def run_trainings(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], workers: int,
+                  on_log: Callable[[int, int, float, float], None] | None = None) -> list[Any]:
+    """``[fn(**job, on_log=...) for job in jobs]``, ``workers`` at a time in forked processes
+    (in this process, one after the other, when ``workers`` is 1).
+
+    ``fn`` must be a module-level function (it is pickled by name) taking a ``train_config``
+    (:class:`~react_assets.customize.train.TrainConfig`, whose ``threads`` get the cores shared
+    out) and ``on_log(step, loss, lr)``; the jobs' arguments must be picklable.
+    ``on_log(index, step, loss, lr)`` receives each job's progress. The first job that raises
+    makes this raise, once the jobs already running have ended.
+    """
+    if workers <= 1:
+        return [fn(**job, on_log=None if on_log is None else (
+            lambda step, loss, lr, i=i: on_log(i, step, loss, lr))) for i, job in enumerate(jobs)]
+    threads = max(1, usable_cores() // workers)
+    jobs = [job | {"train_config": dataclasses.replace(
+        job["train_config"], threads=threads, progress_bar=False)} for job in jobs]
+    log.info("training %d jobs, %d at a time with %d torch threads each", len(jobs), workers,
+             threads)
+    start_fork_server()
+    context = multiprocessing.get_context("forkserver")
+    progress = context.Queue()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(progress,)) as pool:
+        futures = [pool.submit(_call, fn, i, job) for i, job in enumerate(jobs)]
+        _relay_until_done(futures, progress, on_log)
+        try:
+            return [future.result() for future in futures]
+        except BrokenProcessPool as err:
+            raise RuntimeError("a training process died (killed or out of memory); its "
+                               "checkpoints are kept, so a re-run resumes it") from err
+
+
+def _relay_until_done(futures: list[Future], progress: Any,
+                      on_log: Callable[[int, int, float, float], None] | None) -> None:
+    """Report the workers' progress until every job is done or one has failed."""
+    bar = tqdm(desc=f"train {len(futures)} side by side", unit="step")
+    last_step: dict[int, int] = {}
+
+    def drain() -> None:
+        while True:
+            try:
+                index, step, loss, lr = progress.get_nowait()
+            except queue.Empty:
+                return
+            bar.update(step - last_step.get(index, 0))
+            last_step[index] = step
+            if on_log is not None:
+                on_log(index, step, loss, lr)
+
+    try:
+        while True:
+            done, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+            drain()
+            if not pending or any(f.exception() is not None for f in done):
+                for future in pending:
+                    future.cancel()
+                wait(futures)
+                drain()
+                return
+    finally:
+        bar.close()

@@ -1,0 +1,88 @@
+"""Trainings side by side: the same models as one after the other, cores shared, progress relayed,
+and a failing training fails the call."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from react_assets.customize.concurrent import concurrent_trainings, run_trainings
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.train import TrainConfig, train_contrastive
+from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.hardware import usable_cores
+
+
+def _world(seed: int) -> tuple[list[bytes], list[str]]:
+    rng = np.random.default_rng(seed)
+    images, captions = [], []
+    for name, rgb in {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}.items():
+        for _ in range(6):
+            pixels = np.clip(np.array(rgb) + rng.normal(0, 12, (40, 40, 3)), 0, 255)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+            images.append(buffer.getvalue())
+            captions.append(f"a photo of something {name}")
+    return images, captions
+
+
+def train_tiny(variant: str, train_config: TrainConfig, on_log=None) -> dict:
+    """A job as run_trainings calls it: trains the tiny model, returns what it did."""
+    bundle = create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
+    model = customize_model(bundle.model, CustomizationConfig(variant=variant,
+                                                              num_gated_blocks=2))
+    images, captions = _world(0)
+    result = train_contrastive(model, images, captions, bundle.tokenizer,
+                               bundle.preprocess_train, train_config, on_log=on_log)
+    return {"variant": variant, "losses": result.losses, "threads": torch.get_num_threads()}
+
+
+def fail_at_second_step(variant: str, train_config: TrainConfig, on_log=None) -> dict:
+    def stop(step: int, loss: float, lr: float) -> None:
+        if on_log is not None:
+            on_log(step, loss, lr)
+        if step == 2:
+            raise RuntimeError(f"{variant} ran out of memory")
+
+    if variant == "locked-text":
+        return train_tiny(variant, train_config, on_log=stop)
+    return train_tiny(variant, train_config, on_log=on_log)
+
+
+def _jobs() -> list[dict]:
+    config = TrainConfig(epochs=3, batch_size=6, lr=2e-3, warmup_steps=1, num_workers=0,
+                         log_every=1, checkpoint_every=100, seed=3, threads=1)
+    return [{"variant": v, "train_config": config} for v in ("gated-image", "locked-text")]
+
+
+def test_side_by_side_trains_the_same_models_with_the_cores_shared_and_progress_relayed():
+    previous = torch.get_num_threads()
+    alone = run_trainings(train_tiny, _jobs(), workers=1)
+    torch.set_num_threads(previous)
+    reported: list[tuple[int, int]] = []
+    together = run_trainings(train_tiny, _jobs(), workers=2,
+                             on_log=lambda i, step, loss, lr: reported.append((i, step)))
+    assert [r["variant"] for r in together] == ["gated-image", "locked-text"]  # job order
+    for one, other in zip(alone, together, strict=True):
+        np.testing.assert_allclose(one["losses"], other["losses"], rtol=1e-4)
+    assert {r["threads"] for r in together} == {max(1, usable_cores() // 2)}
+    steps = len(alone[0]["losses"])
+    for index in (0, 1):
+        assert [s for i, s in reported if i == index] == list(range(1, steps + 1))
+
+
+def test_a_failing_training_fails_the_call_with_its_error():
+    with pytest.raises(RuntimeError, match="locked-text ran out of memory"):
+        run_trainings(fail_at_second_step, _jobs(), workers=2)
+
+
+def test_how_many_train_at_once():
+    assert concurrent_trainings(3, "cpu", cores=2) == 2
+    assert concurrent_trainings(2, "cpu", cores=16) == 2
+    assert concurrent_trainings(4, "cpu", cores=1) == 1
+    assert concurrent_trainings(1, "cpu", cores=8) == 1
+    assert concurrent_trainings(2, "cuda", cores=8) == 1
