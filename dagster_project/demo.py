@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="epochs of the base pre-training (default: BaseModelPlan's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    # faiss's loader looks for a per-SIMD-level library that wheels with runtime dispatch no
+    # longer ship, and says "Could not load library with AVX2 support" while the library it
+    # loads runs the AVX2 kernels; the index build logs the kernels in use instead.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     from dagster_project.definitions import defs
 
     with dg.DagsterInstance.get() as instance:

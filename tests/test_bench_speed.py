@@ -12,6 +12,7 @@ import torch
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
+import bench_faiss_build  # noqa: E402
 import bench_gpu  # noqa: E402
 import bench_stages  # noqa: E402
 from flops import count_flops, matmul_rate  # noqa: E402
@@ -53,3 +54,16 @@ def test_stage_flops_scale_with_the_workload():
             "domains": {"batch_size": 4, "train_steps": {"gated-image": 2}}}
     flops = bench_stages.stage_flops(work, unit)
     assert flops == {"base": 3 * 2 * 40 + 100, "embed": 5 * 10 + 5 * 100, "domains": 2 * 4 * 30}
+
+
+def test_faiss_bench_compares_the_simd_levels_of_the_wheel(tmp_path):
+    import faiss
+
+    report = bench_faiss_build.main(["--n", "3000", "--dim", "32", "--nlist", "16",
+                                     "--queries", "50", "--out", str(tmp_path / "f.json")])
+    levels = list(report["levels"])
+    if faiss.SIMDConfig.has_dynamic_dispatch():  # every level is measured, generic first
+        assert levels[0] == "NONE" and len(levels) >= 2
+        assert set(report["speedup_over_first_level"]) == set(levels[1:])
+    recalls = [figures["recall_at_10_ivf_sq8"] for figures in report["levels"].values()]
+    assert min(recalls) > 0.5 and max(recalls) - min(recalls) < 0.05  # kernels, not results

@@ -4,6 +4,7 @@ and a failing training fails the call."""
 from __future__ import annotations
 
 import io
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -86,3 +87,17 @@ def test_how_many_train_at_once():
     assert concurrent_trainings(4, "cpu", cores=1) == 1
     assert concurrent_trainings(1, "cpu", cores=8) == 1
     assert concurrent_trainings(2, "cuda", cores=8) == 1
+
+
+def _count_in_a_daemon(answer) -> None:
+    answer.put(concurrent_trainings(2, "cpu", cores=8))
+
+
+def test_a_daemonic_process_trains_one_at_a_time():
+    """A Dask worker runs its tasks in a daemonic process, which may not start processes."""
+    context = multiprocessing.get_context("spawn")
+    answer = context.Queue()
+    daemon = context.Process(target=_count_in_a_daemon, args=(answer,), daemon=True)
+    daemon.start()
+    assert answer.get(timeout=120) == 1
+    daemon.join(timeout=30)

@@ -38,11 +38,12 @@ _progress: Any = None  # the worker's queue back to the parent (set by _init_wor
 
 def concurrent_trainings(n_jobs: int, device: str = "auto", cores: int | None = None) -> int:
     """How many of ``n_jobs`` trainings run at once: one per core, at most ``n_jobs``, on a CPU;
-    one on a GPU (the trainings would share its memory and its streams) or in a distributed run
-    (its process group belongs to one training)."""
+    one on a GPU (the trainings would share its memory and its streams), in a distributed run
+    (its process group belongs to one training) and in a daemonic process (which may not start
+    processes: a Dask worker's, for one)."""
     on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    if on_gpu or distributed or n_jobs < 2:
+    if on_gpu or distributed or multiprocessing.current_process().daemon or n_jobs < 2:
         return 1
     return max(1, min(n_jobs, cores or usable_cores()))
 

@@ -223,7 +223,8 @@ def build_index(shards: Sequence[Shard], config: IndexConfig, workdir: Path | st
     train_rows, query_rows = tune.split_sample(n, n_train, config.n_tune_queries, config.seed)
     if nlist and len(train_rows) < nlist:
         raise ValueError(f"{factory} needs >= {nlist} training vectors; corpus has {n}")
-    LOG.info("building %s over %d vectors (d=%d) from %d shards", factory, n, d, len(shards))
+    LOG.info("building %s over %d vectors (d=%d) from %d shards (faiss %s, %s kernels)", factory,
+             n, d, len(shards), faiss.__version__, simd_level())
     index = new_index(factory, d, config)
     disk, ivfdata = use_disk(factory, n, d, config), None
     if nlist:
@@ -255,3 +256,12 @@ def build_index(shards: Sequence[Shard], config: IndexConfig, workdir: Path | st
                       estimated_memory_bytes=estimate_memory_bytes(factory, n, d, config.hnsw_m),
                       on_disk=disk, n_train=len(train_rows), n_tune_queries=len(query_rows),
                       extra=extra)
+
+
+def simd_level() -> str:
+    """The SIMD kernels faiss runs here: wheels from 1.13 on pick them at load time (dynamic
+    dispatch), older ones name them in their compile options."""
+    config = getattr(faiss, "SIMDConfig", None)
+    if config is not None and config.has_dynamic_dispatch():
+        return config.get_level_name()
+    return faiss.get_compile_options().strip() or "generic"
