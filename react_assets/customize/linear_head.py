@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,16 +27,26 @@ log = logging.getLogger(__name__)
 LOGIT_SCALE = 100.0  # CLIP's zero-shot logit scale: a text classifier as head starts here
 
 
+_single = threading.local()  # set while this thread is inside single_threaded()
+
+
 @contextmanager
 def single_threaded() -> Iterator[None]:
     """One BLAS and one torch thread inside (restored after): a head's matrices are small, and
-    on a shared machine several threads contending for them ran 10x slower than one."""
+    on a shared machine several threads contending for them ran 10x slower than one. Nested
+    calls cost nothing (setting the BLAS limits takes ~4 ms; the probes of one domain fit
+    hundreds of heads inside one call)."""
+    if getattr(_single, "active", False):
+        yield
+        return
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    _single.active = True
     try:
         with threadpool_limits(limits=1):
             yield
     finally:
+        _single.active = False
         torch.set_num_threads(previous)
 
 

@@ -161,6 +161,17 @@ def run_probes(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, tes
     if config.full_shot:
         runs.append(("full", None, 0, np.arange(len(train_y))))
     wanted = [h for h in heads if h == LOGISTIC or (init is not None and config.language_init)]
+    with single_threaded():  # once for every fit below
+        figures = _probe_runs(train_x, train_y, test_x, test_y, metric, num_classes, config,
+                              init, wanted, runs)
+    return figures
+
+
+def _probe_runs(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                test_y: np.ndarray, metric: str, num_classes: int, config: ProbeConfig,
+                init: LinearHead | None, wanted: list[str],
+                runs: list[tuple[str, int | None, int, np.ndarray]]) -> list[ProbeFigure]:
+    """``probe_once`` for each head and each (setting, seed, rows) run."""
     figures = []
     for head in wanted:
         for setting, n, seed, rows in runs:

@@ -92,3 +92,24 @@ def test_the_language_initialised_head_starts_from_the_text_classifier():
 def test_probe_config_rejects_bad_grids():
     with pytest.raises(ValueError, match="c_grid"):
         ProbeConfig(c_grid=(0.0,))
+
+
+def test_nested_single_threaded_sets_the_limits_once(monkeypatch):
+    """The probes of a domain fit hundreds of heads inside one single_threaded(): each nested
+    call must not set the BLAS limits again (~4 ms each), and the outer one restores torch."""
+    import torch
+
+    from react_assets.customize import linear_head
+
+    calls = []
+    real = linear_head.threadpool_limits
+    monkeypatch.setattr(linear_head, "threadpool_limits",
+                        lambda **kw: calls.append(kw) or real(**kw))
+    before = torch.get_num_threads()
+    with linear_head.single_threaded():
+        for _ in range(3):
+            with linear_head.single_threaded():
+                assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert calls == [{"limits": 1}]
