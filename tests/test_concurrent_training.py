@@ -3,8 +3,12 @@ and a failing training fails the call."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import multiprocessing
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +58,22 @@ def fail_at_second_step(variant: str, train_config: TrainConfig, on_log=None) ->
     return train_tiny(variant, train_config, on_log=on_log)
 
 
+def train_long(variant: str, train_config: TrainConfig, pid_dir: str, on_log=None) -> dict:
+    """A job that writes its pid, then trains for far longer than the test waits."""
+    Path(pid_dir, f"{variant}.pid").write_text(str(os.getpid()))
+    done = train_tiny(variant, dataclasses.replace(train_config, epochs=300), on_log=on_log)
+    Path(pid_dir, f"{variant}.done").touch()
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _jobs() -> list[dict]:
     config = TrainConfig(epochs=3, batch_size=6, lr=2e-3, warmup_steps=1, num_workers=0,
                          log_every=1, checkpoint_every=100, seed=3, threads=1)
@@ -79,6 +99,25 @@ def test_side_by_side_trains_the_same_models_with_the_cores_shared_and_progress_
 def test_a_failing_training_fails_the_call_with_its_error():
     with pytest.raises(RuntimeError, match="locked-text ran out of memory"):
         run_trainings(fail_at_second_step, _jobs(), workers=2)
+
+
+def test_an_interrupted_call_stops_its_trainings(tmp_path):
+    """A run terminated while its variants train (here: the progress callback raises) stops
+    the worker processes instead of leaving them training."""
+    def interrupt(index: int, step: int, loss: float, lr: float) -> None:
+        if step >= 3:
+            raise KeyboardInterrupt
+
+    jobs = [job | {"pid_dir": str(tmp_path)} for job in _jobs()]
+    with pytest.raises(KeyboardInterrupt):
+        run_trainings(train_long, jobs, workers=2, on_log=interrupt)
+    pids = [int(f.read_text()) for f in tmp_path.glob("*.pid")]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)
+    assert not list(tmp_path.glob("*.done"))  # stopped, not waited for
 
 
 def test_how_many_train_at_once():

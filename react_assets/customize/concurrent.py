@@ -4,8 +4,9 @@ A training step of a small model is a chain of small matrix products, which two 
 by far less than 2x: on the 2-core demo machine, two trainings with one thread each get through
 more steps together than one training with both threads (``bench/bench_concurrent_training.py``
 measures it). So on a CPU the variants of a domain train side by side, each process with
-``cores // trainings`` torch threads; on a GPU, or inside a distributed run, they train one
-after the other in this process.
+``cores // trainings`` torch threads; on a GPU, inside a distributed run or in a daemonic process
+they train one after the other in this process (:func:`concurrent_trainings`). An interrupted
+call (a terminated run) stops its workers; each training keeps its last checkpoint.
 
 Workers start from a fork server that has imported the training code once, so a worker costs a
 fork, not a fresh interpreter's imports. Each worker's progress (``on_log``) comes back through a
@@ -14,11 +15,14 @@ queue and is reported here, tagged with the job's index, with one progress bar f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.forkserver
-import queue
+import os
+import signal
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -57,10 +61,11 @@ def start_fork_server() -> None:
 def _init_worker(progress: Any) -> None:
     global _progress
     _progress = progress
+    _progress.put(("pid", os.getpid()))
 
 
 def _report(index: int) -> Callable[[int, float, float], None]:
-    return lambda step, loss, lr: _progress.put((index, step, loss, lr))
+    return lambda step, loss, lr: _progress.put(("log", index, step, loss, lr))
 
 
 def _call(fn: Callable[..., Any], index: int, kwargs: dict[str, Any]) -> Any:
@@ -88,11 +93,18 @@ def run_trainings(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], worker
              threads)
     start_fork_server()
     context = multiprocessing.get_context("forkserver")
-    progress = context.Queue()
+    # put() writes to the pipe before it returns, so a job's last report is there when its
+    # future completes (a multiprocessing.Queue's feeder thread may still hold it)
+    progress = context.SimpleQueue()
+    relay = _Relay(progress, on_log, len(jobs))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(progress,)) as pool:
         futures = [pool.submit(_call, fn, i, job) for i, job in enumerate(jobs)]
-        _relay_until_done(futures, progress, on_log)
+        try:
+            relay.until_done(futures)
+        except BaseException:  # interrupted (a terminated run): stop the trainings too
+            relay.stop_workers(min(workers, len(jobs)))
+            raise
         try:
             return [future.result() for future in futures]
         except BrokenProcessPool as err:
@@ -100,32 +112,53 @@ def run_trainings(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], worker
                                "checkpoints are kept, so a re-run resumes it") from err
 
 
-def _relay_until_done(futures: list[Future], progress: Any,
-                      on_log: Callable[[int, int, float, float], None] | None) -> None:
-    """Report the workers' progress until every job is done or one has failed."""
-    bar = tqdm(desc=f"train {len(futures)} side by side", unit="step")
-    last_step: dict[int, int] = {}
+class _Relay:
+    """The parent's end of the workers' queue: their progress, and their pids."""
 
-    def drain() -> None:
-        while True:
-            try:
-                index, step, loss, lr = progress.get_nowait()
-            except queue.Empty:
-                return
-            bar.update(step - last_step.get(index, 0))
-            last_step[index] = step
-            if on_log is not None:
-                on_log(index, step, loss, lr)
+    def __init__(self, progress: Any, on_log: Callable[[int, int, float, float], None] | None,
+                 n_jobs: int) -> None:
+        self.progress, self.on_log = progress, on_log
+        self.bar = tqdm(desc=f"train {n_jobs} side by side", unit="step")
+        self.last_step: dict[int, int] = {}
+        self.pids: list[int] = []
 
-    try:
-        while True:
-            done, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
-            drain()
-            if not pending or any(f.exception() is not None for f in done):
-                for future in pending:
-                    future.cancel()
-                wait(futures)
-                drain()
-                return
-    finally:
-        bar.close()
+    def until_done(self, futures: list[Future]) -> None:
+        """Report progress until every job is done, or until one has failed and the jobs
+        already running have ended (the others are cancelled)."""
+        try:
+            while True:
+                done, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+                self.drain()
+                if not pending or any(f.exception() is not None for f in done):
+                    for future in pending:
+                        future.cancel()
+                    wait(futures)
+                    self.drain()
+                    return
+        finally:
+            self.bar.close()
+
+    def drain(self, report: bool = True) -> None:
+        """Read what the workers sent: their pids, and their progress (reported if ``report``)."""
+        while not self.progress.empty():
+            kind, *values = self.progress.get()
+            if kind == "pid":
+                self.pids.append(values[0])
+                continue
+            index, step, loss, lr = values
+            self.bar.update(step - self.last_step.get(index, 0))
+            self.last_step[index] = step
+            if report and self.on_log is not None:
+                self.on_log(index, step, loss, lr)
+
+    def stop_workers(self, workers: int) -> None:
+        """SIGTERM every worker (waiting up to 5 s for the pids of those still starting); a
+        training keeps its last checkpoint for the next run."""
+        deadline = time.monotonic() + 5
+        self.drain(report=False)
+        while len(self.pids) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self.drain(report=False)
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)

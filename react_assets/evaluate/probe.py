@@ -14,18 +14,20 @@ probe; weight decay chosen on the same split). Features are L2-normalised first.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from react_assets.customize.linear_head import HeadConfig, LinearHead, single_threaded, train_head
+from react_assets.customize.linear_head import HeadConfig, LinearHead, single_threaded, train_heads
 from react_assets.evaluate.metrics import compute_metric
 
 log = logging.getLogger(__name__)
 
 LOGISTIC, TEXT_INIT = "logistic", "text-init"
+Run = tuple[str, int | None, int, np.ndarray]  # (setting, shots, seed, train rows)
+HEAD_BATCH_ELEMENTS = 1 << 24  # heads x rows x classes of one batch of text-initialised heads
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,6 @@ def _logistic_scores(x: np.ndarray, y: np.ndarray, test: np.ndarray, c: float,
     return out
 
 
-def _head_scores(x: np.ndarray, y: np.ndarray, test: np.ndarray, decay: float,
-                 num_classes: int, config: ProbeConfig, init: LinearHead, seed: int) -> np.ndarray:
-    head = train_head(x, y, num_classes, replace(config.head, weight_decay=decay, seed=seed),
-                      init=init)
-    return head.probabilities(test)
-
-
 def _selection_metric(metric: str) -> str:
     """The metric the grid is chosen by: the dataset's own, accuracy where that is undefined on
     a small validation split (ROC AUC needs both classes)."""
@@ -123,28 +118,69 @@ def _selection_metric(metric: str) -> str:
 
 def probe_once(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                metric: str, num_classes: int, config: ProbeConfig, seed: int,
-               init: LinearHead | None = None) -> tuple[float, float]:
-    """Choose the regularisation on a carved validation split, refit, score the test set.
-
-    ``init`` None: logistic regression over ``c_grid``; else the text-initialised head over
-    ``weight_decay_grid``. Returns (test metric, chosen value)."""
+               ) -> tuple[float, float]:
+    """The logistic probe: choose ``C`` from ``c_grid`` on a carved validation split, refit on
+    every training image, score the test set. Returns (test metric, chosen C)."""
     x, test = _normalise(train_x), _normalise(test_x)
     y = np.asarray(train_y, dtype=np.int64)
-
-    def scores(fit_x: np.ndarray, fit_y: np.ndarray, on: np.ndarray, value: float) -> np.ndarray:
-        if init is None:
-            return _logistic_scores(fit_x, fit_y, on, value, num_classes, config.max_iter)
-        return _head_scores(fit_x, fit_y, on, value, num_classes, config, init, seed)
-
-    grid = config.c_grid if init is None else config.weight_decay_grid
+    grid = config.c_grid
     fit, val = carve_validation(np.arange(len(y)), y, config.val_fraction, seed)
     chosen = grid[len(grid) // 2]
     if len(val) and len(fit):
         picked = _selection_metric(metric)
-        found = [compute_metric(picked, scores(x[fit], y[fit], x[val], v), y[val]) for v in grid]
+        found = [compute_metric(picked, _logistic_scores(x[fit], y[fit], x[val], c, num_classes,
+                                                         config.max_iter), y[val]) for c in grid]
         chosen = grid[int(np.argmax(found))]  # ties: the first (strongest regularisation)
-    value = compute_metric(metric, scores(x, y, test, chosen), np.asarray(test_y))
-    return float(value), float(chosen)
+    scores = _logistic_scores(x, y, test, chosen, num_classes, config.max_iter)
+    return float(compute_metric(metric, scores, np.asarray(test_y))), float(chosen)
+
+
+def text_init_probes(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                     test_y: np.ndarray, metric: str, num_classes: int, config: ProbeConfig,
+                     init: LinearHead, runs: list[Run]) -> list[ProbeFigure]:
+    """The text-initialised probe of every run, the protocol of :func:`probe_once` with the
+    weight decay of ``weight_decay_grid`` as regulariser: every run's grid heads are trained
+    together, then every run's refit (:func:`~react_assets.customize.linear_head.train_heads`).
+    """
+    x, test = _normalise(train_x), _normalise(test_x)
+    y = np.asarray(train_y, dtype=np.int64)
+    grid = config.weight_decay_grid
+    splits = [carve_validation(rows, y, config.val_fraction, seed) for _, _, seed, rows in runs]
+    chosen = [grid[len(grid) // 2]] * len(runs)
+    search = [(r, decay) for r, (fit, val) in enumerate(splits) if len(fit) and len(val)
+              for decay in grid]
+    heads = _heads(x, y, [splits[r][0] for r, _ in search], [d for _, d in search],
+                   num_classes, config, init)
+    found: dict[int, list[float]] = {}
+    for (r, _), head in zip(search, heads, strict=True):
+        val = splits[r][1]
+        found.setdefault(r, []).append(compute_metric(
+            _selection_metric(metric), head.probabilities(x[val]), y[val]))
+    for r, values in found.items():
+        chosen[r] = grid[int(np.argmax(values))]  # ties: the first (no decay)
+    refits = _heads(x, y, [rows for _, _, _, rows in runs], chosen, num_classes, config, init)
+    return [ProbeFigure(setting, n, seed, TEXT_INIT,
+                        float(compute_metric(metric, head.probabilities(test), np.asarray(test_y))),
+                        float(decay), int(len(rows)))
+            for (setting, n, seed, rows), head, decay in zip(runs, refits, chosen, strict=True)]
+
+
+def _heads(x: np.ndarray, y: np.ndarray, rows: list[np.ndarray], decays: list[float],
+           num_classes: int, config: ProbeConfig, init: LinearHead) -> list[LinearHead]:
+    """One text-initialised head per (rows, weight decay), trained in batches of heads whose
+    (heads x rows x classes) tensors stay under ``HEAD_BATCH_ELEMENTS``; each batch on the
+    union of its heads' rows."""
+    heads: list[LinearHead] = []
+    per_batch = max(1, HEAD_BATCH_ELEMENTS // (len(y) * num_classes))
+    for start in range(0, len(rows), per_batch):
+        batch = rows[start:start + per_batch]
+        used = np.unique(np.concatenate(batch))
+        mask = np.zeros((len(batch), len(used)), dtype=bool)
+        for k, head_rows in enumerate(batch):
+            mask[k, np.searchsorted(used, head_rows)] = True
+        heads += train_heads(x[used], y[used], mask, num_classes, config.head,
+                             decays[start:start + per_batch], init=init)
+    return heads
 
 
 def run_probes(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -155,29 +191,23 @@ def run_probes(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, tes
     (``text-init`` only when ``init`` is given and ``config.language_init``)."""
     config = config or ProbeConfig()
     train_y = np.asarray(train_y, dtype=np.int64)
-    runs: list[tuple[str, int | None, int, np.ndarray]] = [
+    runs: list[Run] = [
         (f"{n}-shot", n, seed, sample_shots(train_y, n, seed))
         for n in config.shots for seed in config.seeds]
     if config.full_shot:
         runs.append(("full", None, 0, np.arange(len(train_y))))
-    wanted = [h for h in heads if h == LOGISTIC or (init is not None and config.language_init)]
+    figures: list[ProbeFigure] = []
     with single_threaded():  # once for every fit below
-        figures = _probe_runs(train_x, train_y, test_x, test_y, metric, num_classes, config,
-                              init, wanted, runs)
-    return figures
-
-
-def _probe_runs(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
-                test_y: np.ndarray, metric: str, num_classes: int, config: ProbeConfig,
-                init: LinearHead | None, wanted: list[str],
-                runs: list[tuple[str, int | None, int, np.ndarray]]) -> list[ProbeFigure]:
-    """``probe_once`` for each head and each (setting, seed, rows) run."""
-    figures = []
-    for head in wanted:
-        for setting, n, seed, rows in runs:
-            value, chosen = probe_once(train_x[rows], train_y[rows], test_x, test_y, metric,
-                                       num_classes, config, seed,
-                                       init if head == TEXT_INIT else None)
-            figures.append(ProbeFigure(setting, n, seed, head, value, chosen, int(len(rows))))
-            log.debug("probe %s %s seed %d: %.4f (chose %g)", head, setting, seed, value, chosen)
+        if LOGISTIC in heads:
+            for setting, n, seed, rows in runs:
+                value, chosen = probe_once(train_x[rows], train_y[rows], test_x, test_y, metric,
+                                           num_classes, config, seed)
+                figures.append(ProbeFigure(setting, n, seed, LOGISTIC, value, chosen,
+                                           int(len(rows))))
+        if TEXT_INIT in heads and init is not None and config.language_init:
+            figures += text_init_probes(train_x, train_y, test_x, test_y, metric, num_classes,
+                                        config, init, runs)
+    for f in figures:
+        log.debug("probe %s %s seed %d: %.4f (chose %g)", f.head, f.setting, f.seed, f.value,
+                  f.chosen)
     return figures
