@@ -6,7 +6,7 @@ more steps together than one training with both threads (``bench/bench_concurren
 measures it). So on a CPU the variants of a domain train side by side, each process with
 ``cores // trainings`` torch threads; on a GPU, inside a distributed run or in a daemonic process
 they train one after the other in this process (:func:`concurrent_trainings`). An interrupted
-call (a terminated run) stops its workers; each training keeps its last checkpoint.
+call (a terminated run) kills its workers; each training keeps its last checkpoint.
 
 Workers start from a fork server that has imported the training code once, so a worker costs a
 fork, not a fresh interpreter's imports. Each worker's progress (``on_log``) comes back through a
@@ -61,6 +61,8 @@ def start_fork_server() -> None:
 def _init_worker(progress: Any) -> None:
     global _progress
     _progress = progress
+    # A process started in the background may inherit SIGTERM ignored; a worker must not.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _progress.put(("pid", os.getpid()))
 
 
@@ -152,8 +154,10 @@ class _Relay:
                 self.on_log(index, step, loss, lr)
 
     def stop_workers(self, workers: int) -> None:
-        """SIGTERM every worker (waiting up to 5 s for the pids of those still starting); a
-        training keeps its last checkpoint for the next run."""
+        """SIGKILL every worker (waiting up to 5 s for the pids of those still starting): it
+        cannot be ignored, which SIGTERM can be (inherited by a process started in the
+        background), and a training holds nothing to clean up: it keeps its last checkpoint,
+        written atomically, for the next run."""
         deadline = time.monotonic() + 5
         self.drain(report=False)
         while len(self.pids) < workers and time.monotonic() < deadline:
@@ -161,4 +165,4 @@ class _Relay:
             self.drain(report=False)
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGKILL)
