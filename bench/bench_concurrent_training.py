@@ -25,20 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from react_assets.atomic import write_json  # noqa: E402
 from react_assets.customize.concurrent import concurrent_trainings, run_trainings  # noqa: E402
-from react_assets.customize.domain import customize_domain  # noqa: E402
+from react_assets.customize.domain import customize_domain, training_jobs  # noqa: E402
 from react_assets.customize.recipe import CustomizationRecipe  # noqa: E402
 from react_assets.models.base import current_base  # noqa: E402
 from react_assets.models.hardware import machine_description, usable_cores  # noqa: E402
 from react_assets.store import Store  # noqa: E402
 
 VARIANTS = ("gated-image", "locked-text")
-
-
-def jobs(store: Store, domain: str, recipe: CustomizationRecipe, root: Path) -> list[dict]:
-    base = current_base(store)
-    return [{"store": store, "base": base, "domain": domain,
-             "customization": recipe.customization(v), "train_config": recipe.train(v),
-             "out_dir": root / v, "augmentation": recipe.augmentation} for v in VARIANTS]
 
 
 def main() -> None:
@@ -55,7 +48,8 @@ def main() -> None:
     figures: dict[str, dict] = {}
     for mode in ("sequential", "side_by_side"):
         with tempfile.TemporaryDirectory() as tmp:
-            work = jobs(store, args.domain, recipe, Path(tmp))
+            work = training_jobs(store, current_base(store), args.domain, recipe,
+                                 list(VARIANTS), [Path(tmp) / v for v in VARIANTS])
             workers = 1 if mode == "sequential" else concurrent_trainings(len(work), "cpu")
             torch.set_num_threads(usable_cores())
             started = time.perf_counter()

@@ -4,7 +4,6 @@ and a failing training fails the call."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import multiprocessing
 import os
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from ddp_train import world
 
 from react_assets.customize.concurrent import concurrent_trainings, run_trainings
 from react_assets.customize.gated import CustomizationConfig, customize_model
@@ -22,25 +21,12 @@ from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.hardware import usable_cores
 
 
-def _world(seed: int) -> tuple[list[bytes], list[str]]:
-    rng = np.random.default_rng(seed)
-    images, captions = [], []
-    for name, rgb in {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}.items():
-        for _ in range(6):
-            pixels = np.clip(np.array(rgb) + rng.normal(0, 12, (40, 40, 3)), 0, 255)
-            buffer = io.BytesIO()
-            Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
-            images.append(buffer.getvalue())
-            captions.append(f"a photo of something {name}")
-    return images, captions
-
-
 def train_tiny(variant: str, train_config: TrainConfig, on_log=None) -> dict:
     """A job as run_trainings calls it: trains the tiny model, returns what it did."""
     bundle = create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
     model = customize_model(bundle.model, CustomizationConfig(variant=variant,
                                                               num_gated_blocks=2))
-    images, captions = _world(0)
+    images, captions = world()
     result = train_contrastive(model, images, captions, bundle.tokenizer,
                                bundle.preprocess_train, train_config, on_log=on_log)
     return {"variant": variant, "losses": result.losses, "threads": torch.get_num_threads()}

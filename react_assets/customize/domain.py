@@ -243,7 +243,8 @@ def customize_registered_domain(
                          code_version=code_version)
     requested = variants or spec.variants or ["gated-image"]
     trained = [v for v in requested if v not in BASELINES]
-    if concurrent_trainings(len(trained)) > 1:
+    workers = concurrent_trainings(len(trained))
+    if workers > 1:
         start_fork_server()  # its imports overlap the baselines below
     recorded = {}
     for variant in (v for v in requested if v in BASELINES):
@@ -253,8 +254,8 @@ def customize_registered_domain(
             ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
         recorded[variant] = RecordedCustomization(made, run.run_id, ref)
     if trained:
-        made = _train_variants(store, paths, writer, base, domain, recipe, trained, tags,
-                               dagster_run_id, on_log)
+        made = _train_variants(store, paths, writer, base, domain, recipe, trained, workers,
+                               tags, dagster_run_id, on_log)
         recorded.update(zip(trained, made, strict=True))
     return [recorded[v] for v in requested]
 
@@ -267,18 +268,16 @@ def _train_variants(
     domain: str,
     recipe: CustomizationRecipe,
     variants: list[str],
+    workers: int,
     tags: dict[str, str],
     dagster_run_id: str,
     on_log: Callable[[str, int, float, float], None] | None,
 ) -> list[RecordedCustomization]:
-    """Train ``variants``, side by side on a CPU (:mod:`react_assets.customize.concurrent`),
+    """Train ``variants``, ``workers`` side by side (:mod:`react_assets.customize.concurrent`),
     each in its own MLflow run; every run ends FAILED when one training fails."""
-    jobs = [{"store": store, "base": base, "domain": domain,
-             "customization": recipe.customization(v), "train_config": recipe.train(v),
-             "out_dir": paths.customization(base.model_id, domain, v),
-             "augmentation": recipe.augmentation} for v in variants]
+    jobs = training_jobs(store, base, domain, recipe, variants,
+                         [paths.customization(base.model_id, domain, v) for v in variants])
     params = [config_params(job["customization"], job["train_config"], recipe) for job in jobs]
-    workers = concurrent_trainings(len(jobs))
     with contextlib.ExitStack() as stack:
         runs = [stack.enter_context(writer.start_run(f"react_model/{domain}/{variant}",
                                                      params=p, tags=tags))
@@ -288,3 +287,13 @@ def _train_variants(
         return [RecordedCustomization(m, run.run_id, record_customization(
             store, writer, run, base, m, p, dagster_run_id))
             for m, run, p in zip(made, runs, params, strict=True)]
+
+
+def training_jobs(store: Store, base: BaseModelRecord, domain: str, recipe: CustomizationRecipe,
+                  variants: list[str], out_dirs: list[Path]) -> list[dict]:
+    """The :func:`customize_domain` arguments of each variant (for
+    :func:`~react_assets.customize.concurrent.run_trainings`), each into its ``out_dirs``."""
+    return [{"store": store, "base": base, "domain": domain,
+             "customization": recipe.customization(v), "train_config": recipe.train(v),
+             "out_dir": out_dir, "augmentation": recipe.augmentation}
+            for v, out_dir in zip(variants, out_dirs, strict=True)]
