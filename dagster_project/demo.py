@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     # loads runs the AVX2 kernels; the index build logs the kernels in use instead.
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     from dagster_project.definitions import defs
+    from react_assets.customize.concurrent import start_fork_server
 
+    start_fork_server()  # the training workers' imports overlap the first stages
     with dg.DagsterInstance.get() as instance:
         def execute(job: str, partition: str | None, config: dict) -> None:
             result = defs.resolve_job_def(job).execute_in_process(

@@ -115,8 +115,12 @@ def retrieve_for_domain(
     recall target is met (:mod:`react_assets.retrieve.recall`); the set's stats record it.
     """
     domain = registered.spec
-    query_class, query_vectors = domain_queries(bundle, domain, config.mode)
     modality = "text" if config.mode == "text-to-text" else "image"
+    if modality not in index_paths:  # e.g. a new base model, not yet embedded and indexed
+        raise ValueError(f"no {modality} index of the current base model "
+                         f"({bundle.model_id}) to retrieve domain {domain.name!r} from: "
+                         "materialize corpus_embeddings and knn_index for it first")
+    query_class, query_vectors = domain_queries(bundle, domain, config.mode)
     built = load_index(index_paths[modality])
     check = RecallCheck(corpus_shards(embedding_folders, modality), built.recall_target)
     eval_images, eval_hashes = [], set()

@@ -20,11 +20,14 @@ from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
 from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.demo.config import DemoSourcePaths
+from react_assets.domains.registry import registered_domain
+from react_assets.domains.settings import RetrievalConfig
 from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
-from react_assets.models.base import current_base
+from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
 from react_assets.models.factory import create_base_model, local_model_dir
 from react_assets.paths import ReactPaths
+from react_assets.retrieve.domain import retrieve_for_domain
 from react_assets.retrieve.sets import latest_retrieval_set
 from react_assets.store import Store
 
@@ -211,6 +214,15 @@ def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(pipel
     assert "kept no pair for any of its classes" in message
     assert "near_duplicate_threshold=0.001" in message
     assert store.fetch(select_retrieval_sets, {"domain": "emoji"}) == sets_before
+
+
+def test_retrieving_before_the_base_model_is_indexed_says_what_to_materialize(pipeline):
+    paths, _, _, _ = pipeline
+    store = Store(paths.duckdb)
+    with pytest.raises(ValueError, match="materialize corpus_embeddings and knn_index"):
+        retrieve_for_domain(store, load_base_bundle(store), registered_domain(store, "emoji"),
+                            index_paths={}, embedding_folders=[],
+                            config=RetrievalConfig(mode="text-to-text"))
 
 
 def _materialize(paths: ReactPaths, instance, asset: str, domain: str, config: dict) -> None:
