@@ -93,9 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     # loads runs the AVX2 kernels; the index build logs the kernels in use instead.
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     from dagster_project.definitions import defs
-    from react_assets.customize.concurrent import start_fork_server
+    from react_assets.customize.concurrent import concurrent_trainings, start_fork_server
 
-    start_fork_server()  # the training workers' imports overlap the first stages
+    stages = tuple(args.stages.split(","))
+    # The demo spec's two trained variants train side by side here (not on a GPU): start their
+    # workers' fork server now, so its imports overlap the first stages.
+    if "domains" in stages and concurrent_trainings(2) > 1:
+        start_fork_server()
     with dg.DagsterInstance.get() as instance:
         def execute(job: str, partition: str | None, config: dict) -> None:
             result = defs.resolve_job_def(job).execute_in_process(
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         timings = run_pipeline(instance, execute,
                                demo_run_config(args.fashion_train_limit, args.max_steps,
                                                args.pretrain_epochs),
-                               tuple(args.stages.split(",")))
+                               stages)
     for name, seconds in timings.items():
         log.info("stage %-12s %7.1f s", name, seconds)
     reports = Path(default_react_home()) / "reports"
