@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.orphans import process_tags, release_orphaned_runs
 from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import default_react_home
 from react_assets.atomic import write_json
@@ -101,10 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     if "domains" in stages and concurrent_trainings(2) > 1:
         start_fork_server()
     with dg.DagsterInstance.get() as instance:
+        for run_id in release_orphaned_runs(instance):
+            log.warning("run %s was left started by a killed process: marked failed, its pool "
+                        "slots freed", run_id)
+        tags = process_tags()
+
         def execute(job: str, partition: str | None, config: dict) -> None:
             result = defs.resolve_job_def(job).execute_in_process(
                 instance=instance, partition_key=partition, run_config=config | QUIET,
-                raise_on_error=True)
+                tags=tags, raise_on_error=True)
             assert result.success
 
         timings = run_pipeline(instance, execute,
