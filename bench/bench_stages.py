@@ -44,13 +44,14 @@ LAST_FULL_RUN = {"world": 139, "corpus": 37, "base": 647, "embed": 166, "index":
 # of 128 over 7,773 general pairs (7,342 distinct captions, encoded once and kept with the base);
 # 18,670 corpus pairs embedded (8,539 distinct captions, of which the 1,197 not already encoded
 # for the pre-training); three domains x (gated-image, locked-text), the demo recipe's budget of
-# 500 steps of 64 (digits: 12 epochs of 24 steps = 288), their captions' text features read from
-# the embedding stage; and ~12k evaluation images per domain.
+# 500 steps of 64 (digits, 2,331 pairs with its general sample: 12 epochs of 36 steps = 432),
+# their captions' text features read from the embedding stage; and ~12k evaluation images per
+# domain.
 # A caption costs its batch's token length: 21 on average once batches go shortest first.
 DEMO_WORKLOAD = {
     "base": {"batch_size": 128, "train_steps": {"locked-text": 480}, "text_captions": 7342},
     "embed": {"image_forward": 18670, "text_captions": 8539 - 7342},
-    "domains": {"batch_size": 64, "train_steps": {"gated-image": 1288, "locked-text": 1288},
+    "domains": {"batch_size": 64, "train_steps": {"gated-image": 1432, "locked-text": 1432},
                 "image_forward": 3 * 3 * 4000},
     "text_tokens": 21,  # tokens a caption batch runs at: demo corpus, shortest first (32 padded)
 }
