@@ -32,8 +32,10 @@ def process_tags() -> dict[str, str]:
 def _process_alive(pid: int, started: str) -> bool:
     try:
         return repr(psutil.Process(pid).create_time()) == started
-    except psutil.NoSuchProcess:
+    except psutil.NoSuchProcess:  # a zombie too: it ran no code any more
         return False
+    except psutil.AccessDenied:  # another user's live process: not ours to judge
+        return True
 
 
 def release_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:

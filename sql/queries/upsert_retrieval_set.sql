@@ -1,5 +1,7 @@
--- Record a retrieval set, or mark an existing one (same digest) as its domain's newest:
--- retrieval_no counts within the domain (as in the partitioned store, one partition a domain).
+-- Record a retrieval set, or mark an existing one (same digest) as its domain's newest, with the
+-- stats of this retrieval (the same pairs from a rebuilt index: its measured recall is the one
+-- that holds now): retrieval_no counts within the domain (as in the partitioned store, one
+-- partition a domain).
 -- Binds: $set_digest, $domain, $model_id, $mode, $k_per_query, $settings, $n_queries, $n_pairs,
 -- $pairs_digest, $stats.
 INSERT INTO retrieval_sets
@@ -10,4 +12,5 @@ VALUES ($set_digest, $domain, $model_id, $mode, $k_per_query, $settings, $n_quer
         (SELECT coalesce(max(retrieval_no), 0) + 1 FROM retrieval_sets WHERE domain = $domain),
         current_timestamp, current_timestamp)
 ON CONFLICT (set_digest) DO UPDATE SET
-    retrieval_no = excluded.retrieval_no, retrieved_at = excluded.retrieved_at;
+    retrieval_no = excluded.retrieval_no, retrieved_at = excluded.retrieved_at,
+    stats = excluded.stats;
