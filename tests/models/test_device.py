@@ -1,10 +1,12 @@
-"""Inputs follow the model's device, with bfloat16 autocast on CUDA only."""
+"""Inputs follow the model's device, with bfloat16 autocast where the bf16 setting resolves to on:
+"auto" on CUDA and on CPUs with native bf16 units."""
 
 from __future__ import annotations
 
 import torch
 
 from react_assets.models.device import model_autocast, model_device, to_model_device
+from react_assets.models.hardware import cpu_has_native_bf16
 
 
 class _Probe(torch.nn.Module):
@@ -27,11 +29,13 @@ def test_inputs_move_to_the_models_device() -> None:
     assert model_device(torch.nn.ReLU()).type == "cpu"  # no parameters: the CPU
 
 
-def test_autocast_is_off_on_the_cpu_and_bfloat16_on_cuda() -> None:
-    cpu = _Probe("cpu")
-    with model_autocast(cpu):
-        cpu.encode_image(to_model_device(cpu, torch.ones(3)))
-    assert cpu.seen == [("cpu", False)]
+def test_cpu_autocast_follows_the_bf16_setting_and_cuda_autocast_is_bfloat16() -> None:
+    # "auto" depends on this machine's CPU flags (machines of this kind have had bf16 units or not)
+    for mode, expected in (("auto", cpu_has_native_bf16()), ("on", True), ("off", False)):
+        cpu = _Probe("cpu")
+        with model_autocast(cpu, mode):
+            cpu.encode_image(to_model_device(cpu, torch.ones(3)))
+        assert cpu.seen == [("cpu", expected)], mode
     if torch.cuda.is_available():
         gpu = _Probe("cuda")
         with model_autocast(gpu):
