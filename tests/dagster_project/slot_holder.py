@@ -17,19 +17,9 @@ def hold_the_slot(context: dg.OpExecutionContext) -> None:
     time.sleep(600)
 
 
-@dg.op(pool=COMPUTE_POOL)
-def quick_step() -> None:
-    pass
-
-
 @dg.job
 def holding_job() -> None:
     hold_the_slot()
-
-
-@dg.job
-def quick_job() -> None:
-    quick_step()
 
 
 if __name__ == "__main__":

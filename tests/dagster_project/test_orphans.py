@@ -18,6 +18,16 @@ from dagster_project.partitions import COMPUTE_POOL
 HERE = Path(__file__).parent
 
 
+@dg.op(pool=COMPUTE_POOL)
+def quick_step() -> None:
+    pass
+
+
+@dg.job
+def quick_job() -> None:
+    quick_step()
+
+
 def killed_holder(dagster_home: Path, marker: Path) -> None:
     """Start slot_holder.py, wait until its step holds the slot, SIGKILL it."""
     env = os.environ | {"DAGSTER_HOME": str(dagster_home)}
@@ -40,11 +50,6 @@ def test_a_killed_runs_slot_is_freed_and_the_next_run_completes(tmp_path, monkey
     shutil.copy(HERE.parents[1] / "dagster_project" / "dagster.yaml", home)
     killed_holder(home, tmp_path / "holding")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    sys.path.insert(0, str(HERE))
-    try:
-        from slot_holder import quick_job
-    finally:
-        sys.path.remove(str(HERE))
     with dg.DagsterInstance.get() as instance:
         [orphan] = instance.get_runs()
         assert orphan.status == dg.DagsterRunStatus.STARTED
