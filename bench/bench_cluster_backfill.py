@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.cluster import Cluster, missing_requirements, worker_threads  # noqa: E402
 from devtools.ui_client import graphql, launch_asset_backfill, wait_for_backfill  # noqa: E402
-from react_assets.atomic import write_json  # noqa: E402
+from react_assets.files.atomic import write_json  # noqa: E402
+from react_assets.metadata import open_store  # noqa: E402
 from react_assets.models.hardware import machine_description  # noqa: E402
-from react_assets.store_parquet import open_store  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "cluster_backfill.json"
 LOCATION = "react"

@@ -23,13 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from react_assets.atomic import write_json  # noqa: E402
 from react_assets.customize.concurrent import concurrent_trainings, run_trainings  # noqa: E402
 from react_assets.customize.domain import customize_domain, training_jobs  # noqa: E402
 from react_assets.customize.recipe import CustomizationRecipe  # noqa: E402
+from react_assets.files.atomic import write_json  # noqa: E402
+from react_assets.metadata import open_store  # noqa: E402
 from react_assets.models.base import current_base  # noqa: E402
 from react_assets.models.hardware import machine_description, usable_cores  # noqa: E402
-from react_assets.store import Store  # noqa: E402
 
 VARIANTS = ("gated-image", "locked-text")
 
@@ -44,7 +44,7 @@ def main() -> None:
     recipe = CustomizationRecipe()
     if args.max_steps:
         recipe = dataclasses.replace(recipe, max_steps=args.max_steps)
-    store = Store(args.home / "react.duckdb")
+    store = open_store(args.home)
     figures: dict[str, dict] = {}
     for mode in ("sequential", "side_by_side"):
         with tempfile.TemporaryDirectory() as tmp:

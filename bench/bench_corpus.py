@@ -24,12 +24,12 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from react_assets.atomic import write_json
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.corpus.pairs import shard_rows
 from react_assets.embed.encode import EmbeddingConfig, embed_shard
+from react_assets.files.atomic import write_json
+from react_assets.metadata import open_store
 from react_assets.models.factory import BaseModelConfig, create_base_model
-from react_assets.store import Store
 
 
 def plain_webdataset_decode(tar: Path) -> int:
@@ -88,7 +88,7 @@ def main() -> None:
     bundle = create_base_model(BaseModelConfig(arch=args.arch, pretrained=args.pretrained))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "bench.duckdb")
+        store = open_store(Path(tmp))
         store.apply_schema()
         for tar in tars:
             t_ingest, report = timed(ingest_shard, tar, tar.stem, store,

@@ -24,16 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from react_assets.atomic import write_json
 from react_assets.customize.domain import customize_domain
 from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.customize.saved import load_customized_model
 from react_assets.domains.registry import registered_domain
 from react_assets.evaluate.domain import EvaluatedModel, evaluate_domain
+from react_assets.files.atomic import write_json
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
 from react_assets.models.base import current_base, load_base_bundle
-from react_assets.paths import ReactPaths
 from react_assets.retrieve.domain import retrieve_registered_domain
-from react_assets.store import Store
 
 LOG = logging.getLogger("bench_general_sample")
 RESULTS = Path(__file__).parent / "results" / "general_sample.json"
@@ -93,7 +93,7 @@ def main() -> None:
         raise SystemExit(f"{source} not found: materialize the pipeline (./scripts/demo.sh) first")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-general-") as tmp:
-        store = Store(Path(tmp) / "react.duckdb")
+        store = open_store(Path(tmp))
         shutil.copy2(source, store.path)
         for domain in args.domains:
             for fraction in (0.0, args.fraction):

@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from react_assets.atomic import write_json  # noqa: E402
 from react_assets.domains.settings import RetrievalConfig
+from react_assets.files.atomic import write_json  # noqa: E402
 from react_assets.index.build import ivf_nlist  # noqa: E402
 from react_assets.index.files import IndexConfig, build_index, choose_factory, recall_at_k  # noqa: E402
 from react_assets.retrieve.core import retrieve_domain  # noqa: E402

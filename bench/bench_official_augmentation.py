@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 from timm.data.transforms import RandomResizedCropAndInterpolation
 
-from react_assets.atomic import write_json
 from react_assets.customize.data import official_train_transform
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.demo.sources_labelled import load_digits_arrays, load_fashion
+from react_assets.files.atomic import write_json
 
 CFG = {"size": (32, 32), "mean": (0.48145466, 0.4578275, 0.40821073),
        "std": (0.26862954, 0.26130258, 0.27577711)}

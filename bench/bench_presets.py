@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 
-from react_assets.atomic import write_json
 from react_assets.customize.domain import customize_domain
 from react_assets.customize.recipe import recipe_preset
 from react_assets.customize.saved import load_customized_model
 from react_assets.domains.registry import registered_domain
 from react_assets.evaluate.domain import EvaluatedModel, evaluate_domain
+from react_assets.files.atomic import write_json
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import open_store
 from react_assets.models.base import current_base, load_base_bundle
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(2)
     paths = ReactPaths(args.home)
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     base = current_base(store)
     models = [EvaluatedModel(base.model_id, "base", load_base_bundle(store))]
     runs = {}

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from react_assets.atomic import write_json  # noqa: E402
 from react_assets.customize.linear_head import LinearHead  # noqa: E402
 from react_assets.evaluate.probe import LOGISTIC, TEXT_INIT, ProbeConfig, run_probes  # noqa: E402
+from react_assets.files.atomic import write_json  # noqa: E402
 
 LOG = logging.getLogger("bench_probe")
 RESULTS = Path(__file__).resolve().parent / "results" / "probe.json"

@@ -28,17 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from react_assets.atomic import write_json
 from react_assets.customize.domain import customize_domain
 from react_assets.customize.recipe import CustomizationRecipe
 from react_assets.customize.saved import load_customized_model
 from react_assets.domains.registry import registered_domain
 from react_assets.evaluate.domain import EvaluatedModel, evaluate_domain
+from react_assets.files.atomic import write_json
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.hardware import machine_description
-from react_assets.paths import ReactPaths
 from react_assets.retrieve.domain import retrieve_registered_domain
-from react_assets.store import Store
 
 LOG = logging.getLogger("bench_seed_spread")
 RESULTS = Path(__file__).parent / "results" / "seed_spread.json"
@@ -112,7 +112,7 @@ def main() -> None:
         raise SystemExit(f"{source} not found: materialize the pipeline (./scripts/demo.sh) first")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-seeds-") as tmp:
-        store = Store(Path(tmp) / "react.duckdb")
+        store = open_store(Path(tmp))
         shutil.copy2(source, store.path)
         for domain in args.domains:
             started = time.perf_counter()

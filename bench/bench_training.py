@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from react_assets.atomic import write_json
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.train import TrainConfig, train_contrastive
+from react_assets.files.atomic import write_json
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.mini_clip import MINI_CLIP_ARCH
 

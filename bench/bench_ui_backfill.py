@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.dagster_server import DagsterServer, DagsterServerConfig  # noqa: E402
 from devtools.ui_client import launch_asset_backfill, wait_for_backfill  # noqa: E402
-from react_assets.atomic import write_json  # noqa: E402
+from react_assets.files.atomic import write_json  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ui_backfill.json"
 PIPELINE_ASSETS = ["corpus_shards", "base_model", "corpus_embeddings", "knn_index",

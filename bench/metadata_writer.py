@@ -19,9 +19,9 @@ import zlib
 from pathlib import Path
 
 import pyarrow as pa
-from react_assets.sql import count_pairs_by_source, delete_shard_pairs, insert_pairs, upsert_shard
+from react_assets.metadata.sql import count_pairs_by_source, delete_shard_pairs, insert_pairs, upsert_shard
 
-from react_assets.store_parquet import open_store
+from react_assets.metadata import open_store
 
 PAIRS_PER_COMMIT = 200
 

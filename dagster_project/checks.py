@@ -15,13 +15,13 @@ from dagster_project.assets.index import knn_index
 from dagster_project.assets.retrieval import retrieved_pairs
 from dagster_project.configs import launch_config, launch_schema
 from dagster_project.resources import ReactHomeResource
-from react_assets.contracts import CheckOutcome
 from react_assets.corpus import checks as corpus_checks
 from react_assets.domains.settings import VARIANTS
 from react_assets.embed import checks as embed_checks
 from react_assets.evaluate import checks as evaluate_checks
 from react_assets.index import checks as index_checks
 from react_assets.retrieve import checks as retrieve_checks
+from react_assets.tracking.contracts import CheckOutcome
 
 
 class MinPairsPerClassConfig(dg.Config):

@@ -18,7 +18,7 @@ from dagster_project.assets import (
 )
 from dagster_project.profile import Profile, current_profile
 from dagster_project.resources import MlflowResource, ReactHomeResource, default_react_home
-from react_assets.paths import check_writable
+from react_assets.files.paths import check_writable
 
 ASSET_MODULES = [demo, corpus, models, embeddings, index, retrieval, customization, evaluation]
 
@@ -40,7 +40,8 @@ def build_definitions(root: str, profile: Profile | None = None) -> dg.Definitio
         schedules=schedules.ALL_SCHEDULES,
         resources={
             "react_home": ReactHomeResource(root=root,
-                                            metadata_backend=profile.metadata_backend),
+                                            metadata_backend=profile.metadata_backend,
+                                            metadata_dsn=profile.metadata_dsn),
             "mlflow": MlflowResource(root=root, tracking_uri=profile.mlflow_uri),
         },
     )

@@ -18,7 +18,7 @@ import dagster as dg
 from dagster_project.orphans import process_tags, release_orphaned_runs
 from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import default_react_home
-from react_assets.atomic import write_json
+from react_assets.files.atomic import write_json
 from react_assets.models.hardware import machine_description
 
 log = logging.getLogger("react.demo")

@@ -1,10 +1,11 @@
 """The deployment profile, switched by one setting: ``REACT_PROFILE`` = ``embedded`` (default) or
 ``cluster``.
 
-embedded: metadata in one DuckDB file, MLflow in sqlite, steps in the run's process, the Dagster
-instance in DAGSTER_HOME's sqlite (no server anywhere; the demo and the test suite's default).
-cluster: metadata as partitioned Parquet files (``react_assets.store_parquet``), MLflow through
-its tracking server's HTTP URI, steps on a Dask scheduler's workers, the Dagster instance on
+embedded: metadata in a DuckLake with its catalog in a SQLite file, MLflow in sqlite, steps in
+the run's process, the Dagster instance in DAGSTER_HOME's sqlite (no server anywhere; the demo
+and the test suite's default).
+cluster: metadata in a DuckLake with its catalog on the cluster's PostgreSQL
+(``REACT_METADATA_DSN``; ``react_assets.metadata``), MLflow through its tracking server's HTTP URI, steps on a Dask scheduler's workers, the Dagster instance on
 PostgreSQL (``dagster.cluster.yaml``). ``devtools.cluster`` / ``scripts/cluster.sh`` start those
 services and write the settings below into ``REACT_HOME/cluster/cluster.env``.
 """
@@ -27,7 +28,8 @@ class Profile:
     """Where each shared part lives in this deployment."""
 
     name: str = "embedded"
-    metadata_backend: str = "duckdb"
+    metadata_backend: str = "sqlite"
+    metadata_dsn: str | None = None         # the postgres backend's libpq connection string
     mlflow_uri: str | None = None           # None: sqlite under REACT_HOME
     dask_scheduler: str | None = None       # None: steps run in the run's process
     compute_resources: str = json.dumps(DEFAULT_COMPUTE_RESOURCES)
@@ -40,11 +42,13 @@ def current_profile() -> Profile:
         raise ValueError(f"REACT_PROFILE={name!r}: expected one of {PROFILES}")
     if name == "embedded":
         return Profile()
-    missing = [v for v in ("REACT_MLFLOW_URI", "REACT_DASK_SCHEDULER") if not os.environ.get(v)]
+    missing = [v for v in ("REACT_MLFLOW_URI", "REACT_DASK_SCHEDULER", "REACT_METADATA_DSN")
+               if not os.environ.get(v)]
     if missing:
         raise ValueError(f"REACT_PROFILE=cluster needs {', '.join(missing)} (source "
                          "REACT_HOME/cluster/cluster.env written by scripts/cluster.sh start)")
-    return Profile(name="cluster", metadata_backend="parquet",
+    return Profile(name="cluster", metadata_backend="postgres",
+                   metadata_dsn=os.environ["REACT_METADATA_DSN"],
                    mlflow_uri=os.environ["REACT_MLFLOW_URI"],
                    dask_scheduler=os.environ["REACT_DASK_SCHEDULER"],
                    compute_resources=os.environ.get(

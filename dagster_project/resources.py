@@ -7,24 +7,25 @@ from pathlib import Path
 
 import dagster as dg
 
-from react_assets.lineage import LineageConfig, LineageWriter
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
-from react_assets.store_parquet import open_store
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
+from react_assets.tracking.lineage import LineageConfig, LineageWriter
 
 
 class ReactHomeResource(dg.ConfigurableResource):
-    """The output root (REACT_HOME); hands out its paths and the DuckDB metadata store."""
+    """The output root (REACT_HOME); hands out its paths and the metadata store (a DuckLake
+    catalog: a SQLite file in the home, or PostgreSQL in the cluster profile)."""
 
     root: str
-    metadata_backend: str = "duckdb"  # "parquet": partitioned files, many writers (cluster)
+    metadata_backend: str = "sqlite"  # "postgres": the catalog in metadata_dsn's database
+    metadata_dsn: str | None = None
 
     def paths(self) -> ReactPaths:
         return ReactPaths(Path(self.root).resolve()).create()
 
     def store(self) -> Store:
         """The metadata store, with the schema applied (idempotent)."""
-        return open_store(self.paths().root, self.metadata_backend)
+        return open_store(self.paths().root, self.metadata_backend, dsn=self.metadata_dsn)
 
 
 def default_react_home() -> str:

@@ -98,6 +98,8 @@ class Cluster:
             "REACT_MLFLOW_URI": f"http://127.0.0.1:{self.ports['mlflow']}",
             "REACT_DASK_SCHEDULER": f"tcp://127.0.0.1:{self.ports['dask']}",
             "REACT_MLFLOW_BACKEND": f"{pg}/mlflow",
+            "REACT_METADATA_DSN": f"host=127.0.0.1 port={self.ports['postgres']} user=react "
+                                  "dbname=metadata",
         }
 
     def env(self) -> dict[str, str]:
@@ -184,7 +186,7 @@ class Cluster:
                                 dbname="postgres")
         conn.autocommit = True
         with conn.cursor() as cur:
-            for db in ("dagster", "mlflow"):
+            for db in ("dagster", "mlflow", "metadata"):
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
                 if cur.fetchone() is None:
                     cur.execute(f"CREATE DATABASE {db}")

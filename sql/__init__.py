@@ -1,8 +1,8 @@
 """Every SQL statement of the project, loaded once, one module attribute per file.
 
-Installed as the package ``react_assets.sql`` (this folder is its home, see pyproject.toml).
+Installed as the package ``react_assets.metadata.sql`` (this folder is its home, see pyproject.toml).
 ``queries/<verb>_<object>.sql`` become attributes of this module, so a wrong statement name fails
-at import: ``from react_assets.sql import select_shard_pairs``. ``SCHEMA`` holds the idempotent
+at import: ``from react_assets.metadata.sql import select_shard_pairs``. ``SCHEMA`` holds the idempotent
 DDL of ``schema/create_*.sql`` in file-name order. Values are always bound (``$name``).
 """
 

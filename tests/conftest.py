@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import dagster_project  # noqa: F401  (first: sets the offline environment, dagster_project/offline.env)
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
 
 
 @pytest.fixture
@@ -16,6 +16,6 @@ def react_paths(tmp_path) -> ReactPaths:
 
 @pytest.fixture
 def store(react_paths) -> Store:
-    store = Store(react_paths.duckdb)
+    store = open_store(react_paths.root)
     store.apply_schema()
     return store

@@ -26,7 +26,7 @@ from fuzz_support import peak_rss_growth, read_members, time_limit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image, features
-from react_assets.sql import select_shard_pairs
+from react_assets.metadata.sql import select_shard_pairs
 from shard_factory import png_bytes, write_shard
 
 from react_assets.corpus.ingest import IngestConfig, IngestReport, ingest_shard
@@ -36,7 +36,7 @@ from react_assets.corpus.shards import (
     iter_raw_samples,
     shard_file_problem,
 )
-from react_assets.store import Store
+from react_assets.metadata import Store
 
 LIMITS = IngestConfig(max_image_pixels=256 * 256, max_member_bytes=64 * 1024,
                       max_caption_chars=300, workers=1,

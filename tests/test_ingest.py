@@ -6,7 +6,7 @@ import tarfile
 from dataclasses import replace
 
 import pytest
-from react_assets.sql import count_pair_integrity, count_pairs_by_source, select_shard_pairs
+from react_assets.metadata.sql import count_pair_integrity, count_pairs_by_source, select_shard_pairs
 from shard_factory import add_member, good_samples, png_bytes, write_shard
 
 from react_assets.corpus.identity import ShardReplaceError

@@ -24,12 +24,12 @@ RUN = """
 import json, sys
 from pathlib import Path
 import dagster as dg
-import react_assets, react_assets.sql, dagster_project
+import react_assets, react_assets.metadata.sql, dagster_project
 from dagster_project.definitions import build_definitions
 from dagster_project.demo import STAGES, run_pipeline
 
 venv, root, config = Path(sys.argv[1]), sys.argv[2], json.loads(Path(sys.argv[3]).read_text())
-for module in (react_assets, react_assets.sql, dagster_project):
+for module in (react_assets, react_assets.metadata.sql, dagster_project):
     assert Path(module.__file__).resolve().is_relative_to(venv.resolve()), module.__file__
 defs = build_definitions(root)
 with dg.instance_for_test() as instance:
@@ -38,7 +38,7 @@ with dg.instance_for_test() as instance:
             instance=instance, partition_key=partition, run_config=run_config)
         assert result.success, f"{job}[{partition}] failed"
     timings = run_pipeline(instance, execute, config, STAGES)
-print(json.dumps({"stages": list(timings), "statements": len(react_assets.sql.QUERIES)}))
+print(json.dumps({"stages": list(timings), "statements": len(react_assets.metadata.sql.QUERIES)}))
 """
 
 

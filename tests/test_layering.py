@@ -36,7 +36,7 @@ def library_modules() -> dict[str, Path]:
         if parts[-1] == "__init__":
             parts = parts[:-1]
         out[".".join(parts)] = path
-    out["react_assets.sql"] = LIBRARY.parent / "sql" / "__init__.py"  # shipped as react_assets.sql
+    out["react_assets.metadata.sql"] = LIBRARY.parent / "sql" / "__init__.py"  # shipped there
     return out
 
 
@@ -154,4 +154,4 @@ def test_pyproject_ships_every_package():
     on_disk = {".".join(p.parent.relative_to(LIBRARY.parent).parts)
                for root in ("react_assets", "dagster_project")
                for p in (LIBRARY.parent / root).rglob("__init__.py")}
-    assert on_disk | {"react_assets.sql"} == listed
+    assert on_disk | {"react_assets.metadata.sql"} == listed

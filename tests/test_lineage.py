@@ -15,7 +15,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 import mlflow  # noqa: E402
 import pytest  # noqa: E402
 
-from react_assets.lineage import (  # noqa: E402
+from react_assets.tracking.lineage import (  # noqa: E402
     TAG_CODE_VERSION,
     TAG_DAGSTER_RUN_ID,
     TAG_ERROR,
@@ -28,7 +28,7 @@ from react_assets.lineage import (  # noqa: E402
     LineageWriter,
     pipeline_tags,
 )
-from react_assets.run_params import flatten_params, redact_secrets  # noqa: E402
+from react_assets.tracking.run_params import flatten_params, redact_secrets  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

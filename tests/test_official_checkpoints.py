@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pytest
 import torch
-from react_assets.sql import select_latest_domain_models, upsert_model
+from react_assets.metadata.sql import select_latest_domain_models, upsert_model
 from safetensors.torch import save_file
 
 from react_assets.customize.gated import (
@@ -23,10 +23,10 @@ from react_assets.customize.official import (
     read_official_state_dict,
 )
 from react_assets.customize.saved import load_customized_model
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import open_store
 from react_assets.models.base import current_base
 from react_assets.models.factory import BaseModelConfig, create_base_model
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
 
 TINY = BaseModelConfig(arch="react-tiny", init_seed=0)
 
@@ -34,12 +34,13 @@ TINY = BaseModelConfig(arch="react-tiny", init_seed=0)
 @pytest.fixture
 def home(tmp_path):
     paths = ReactPaths(tmp_path / "home")
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     store.apply_schema()
     store.execute(upsert_model, {
         "model_id": create_base_model(TINY).model_id, "parent_model_id": None, "kind": "base",
         "domain": None, "arch": TINY.arch, "pretrained": None, "checkpoint": None,
-        "retrieval_digest": None, "config": json.dumps(asdict(TINY)), "mlflow_run_id": None,
+        "retrieval_digest": None, "metadata_snapshot": None,
+        "config": json.dumps(asdict(TINY)), "mlflow_run_id": None,
         "mlflow_model_uri": None, "dagster_run_id": None})
     return store, paths
 

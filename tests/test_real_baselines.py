@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from react_assets.sql import insert_pairs
+from react_assets.metadata.sql import insert_pairs
 
 from react_assets.customize.linear_head import LinearHead
 from react_assets.customize.real import (
@@ -19,6 +19,7 @@ from react_assets.customize.real import (
     synonym_counts,
 )
 from react_assets.domains.spec import DomainSpec
+from react_assets.metadata import insert_table
 
 CAPTIONS = [
     "Women's PANTS for sale", "black pants, size M", "slim-fit pants", "trousers",
@@ -32,10 +33,7 @@ def add_captions(store, captions: list[str]) -> None:
              "image_member": f"{i:05d}.png", "caption": c, "source": "test", "width": 8,
              "height": 8, "image_bytes": 1, "image_sha256": f"{i:064x}", "url": None,
              "meta": None} for i, c in enumerate(captions)]
-    with store.transaction() as conn:
-        conn.register("batch", pa.Table.from_pylist(rows))
-        conn.execute(insert_pairs)
-        conn.unregister("batch")
+    store.write(lambda conn: insert_table(conn, insert_pairs, pa.Table.from_pylist(rows)))
 
 
 def toy_spec() -> DomainSpec:

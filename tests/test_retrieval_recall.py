@@ -14,10 +14,10 @@ import pytest
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.index import tune
 from react_assets.index.build import BuiltIndex, IndexConfig, build_index
+from react_assets.metadata import open_store
 from react_assets.retrieve.core import retrieve_domain, search_queries
 from react_assets.retrieve.recall import RecallCheck, checked_rows, verify_recall
 from react_assets.retrieve.sets import latest_retrieval_set, store_retrieval_set
-from react_assets.store_parquet import open_store
 
 D, N, N_CLUSTERS, N_CLASSES, N_TEMPLATES, FIRST_ID, K = 32, 6000, 40, 8, 5, 1000, 10
 

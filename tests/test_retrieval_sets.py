@@ -7,7 +7,7 @@ import json
 import duckdb
 import pyarrow as pa
 import pytest
-from react_assets.sql import (
+from react_assets.metadata.sql import (
     count_domain_retrievals_by_class,
     insert_pairs,
     select_retrieval_sets,
@@ -17,6 +17,7 @@ from react_assets.sql import (
 from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
 from react_assets.domains.settings import RetrievalConfig
+from react_assets.metadata import Store, insert_table, open_store
 from react_assets.retrieve.sets import (
     RetrievalRetention,
     latest_retrieval_set,
@@ -24,21 +25,18 @@ from react_assets.retrieve.sets import (
     retrieval_set_pair_ids,
     store_retrieval_set,
 )
-from react_assets.store import Store
 
 
 @pytest.fixture
 def store(tmp_path) -> Store:
-    store = Store(tmp_path / "react.duckdb")
+    store = open_store(tmp_path)
     store.apply_schema()
     pairs = pa.Table.from_pylist([{
         "pair_id": pid, "shard_id": f"shard-{pid // 10}", "ordinal": pid % 10, "key": str(pid),
         "image_member": f"{pid}.png", "caption": f"caption {pid}", "source": "test", "width": 8,
         "height": 8, "image_bytes": 10, "image_sha256": f"{pid:064x}", "url": None, "meta": None,
     } for pid in range(40)])
-    with store.transaction() as conn:
-        conn.register("batch", pairs)
-        conn.execute(insert_pairs)
+    store.write(lambda conn: insert_table(conn, insert_pairs, pairs))
     return store
 
 
@@ -60,7 +58,7 @@ def register_model(store: Store, model_id: str, digest: str | None, config: dict
     store.execute(upsert_model, {
         "model_id": model_id, "parent_model_id": "base@1", "kind": "gated-image",
         "domain": "shapes", "arch": "react-tiny", "pretrained": None, "checkpoint": "/x",
-        "retrieval_digest": digest, "config": json.dumps(config or {}), "mlflow_run_id": None,
+        "retrieval_digest": digest, "metadata_snapshot": None, "config": json.dumps(config or {}), "mlflow_run_id": None,
         "mlflow_model_uri": None, "dagster_run_id": "run"})
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from react_assets.sql import (
+from react_assets.metadata.sql import (
     SCHEMA,
     count_pair_integrity,
     count_pairs_by_source,
@@ -25,7 +25,7 @@ from react_assets.sql import (
 from shard_factory import png_bytes
 
 from react_assets.corpus.ingest import IngestConfig, ingest_shard, stable_pair_id
-from react_assets.store import Store
+from react_assets.metadata import Store
 
 CONFIG = IngestConfig(workers=1, allow_replace=True)  # examples share a store and may reuse ids
 FRAGMENTS = ["'); DROP TABLE pairs; --", "' OR '1'='1", "\"; DELETE FROM shards; --", "$shard_id",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from react_assets.sql import count_pairs_by_source, select_shard_ids, select_shard_pairs
+from react_assets.metadata.sql import count_pairs_by_source, select_shard_ids, select_shard_pairs
 from shard_factory import add_member, good_samples, png_bytes, write_shard
 
 from react_assets.corpus.checks import shard_has_pairs
@@ -28,7 +28,7 @@ from react_assets.corpus.landing import land_shard
 from react_assets.corpus.shards import ShardFileError
 from react_assets.domains.registry import register_domains
 from react_assets.domains.spec import DomainSpecError, load_domain_catalog
-from react_assets.paths import ReactPaths, check_writable
+from react_assets.files.paths import ReactPaths, check_writable
 
 FIXTURES = Path(__file__).parent / "fixtures" / "img2dataset"
 CONFIG = IngestConfig(workers=1)
@@ -322,7 +322,7 @@ def test_a_read_only_react_home_is_refused_before_anything_is_touched(tmp_path):
     home = ro / "react-home"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "REACT_HOME": str(home),
            "DAGSTER_HOME": str(home / "dagster_home"), "HOME": str(tmp_path)}
-    code = ("from react_assets.paths import ReactPaths; from pathlib import Path; import os; "
+    code = ("from react_assets.files.paths import ReactPaths; from pathlib import Path; import os; "
             "ReactPaths(Path(os.environ['REACT_HOME'])).create()")
     library = run_on_read_only(ro, f'exec "{sys.executable}" -c "{code}"', env)
     assert library.returncode != 0

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from react_assets.contracts import CheckOutcome
-from react_assets.sql import (
+from react_assets.metadata import Store
+from react_assets.metadata.sql import (
     count_pair_integrity,
     select_duplicate_pair_ids,
     select_orphan_pair_shards,
     select_shard,
 )
-from react_assets.store import Store
+from react_assets.tracking.contracts import CheckOutcome
 
 
 def pair_ids_unique_and_attached(store: Store, examples: int = 10) -> CheckOutcome:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from react_assets.sql import select_shard
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_shard
 
 log = logging.getLogger(__name__)
 

@@ -40,15 +40,15 @@ from react_assets.corpus.shards import (
     iter_raw_samples,
     shard_file_problem,
 )
-from react_assets.hashing import file_sha256
-from react_assets.sql import (
+from react_assets.files.hashing import file_sha256
+from react_assets.metadata import Store, insert_table
+from react_assets.metadata.sql import (
     delete_shard_pairs,
     delete_shard_skipped,
     insert_pairs,
     insert_skipped_samples,
     upsert_shard,
 )
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -304,18 +304,20 @@ def _write_shard(
     store: Store, tar_path: Path, tar_sha256: str, shard_id: str, pairs: list[dict[str, Any]],
     skipped: list[dict[str, str]], report: IngestReport,
 ) -> None:
-    with store.transaction() as conn:
+    tables = ((insert_pairs, pa.Table.from_pylist(pairs, schema=PAIR_SCHEMA)),
+              (insert_skipped_samples, pa.Table.from_pylist(skipped, schema=SKIPPED_SCHEMA)))
+
+    def write(conn) -> None:
         conn.execute(delete_shard_pairs, {"shard_id": shard_id})
         conn.execute(delete_shard_skipped, {"shard_id": shard_id})
-        for statement, rows, schema in ((insert_pairs, pairs, PAIR_SCHEMA),
-                                        (insert_skipped_samples, skipped, SKIPPED_SCHEMA)):
-            if rows:
-                conn.register("batch", pa.Table.from_pylist(rows, schema=schema))
-                conn.execute(statement)
-                conn.unregister("batch")
+        for statement, table in tables:
+            if table.num_rows:
+                insert_table(conn, statement, table)
         conn.execute(upsert_shard, {
             "shard_id": shard_id, "path": str(tar_path.resolve()),
             "tar_sha256": tar_sha256, "n_members": report.n_members,
             "n_pairs": report.n_pairs, "n_skipped": report.n_skipped,
             "skipped": json.dumps(report.skipped),
         })
+
+    store.write(write, what=f"ingest shard {shard_id}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from react_assets.corpus.identity import landed_shard_id, stem_problem
 from react_assets.corpus.shards import shard_file_problem
-from react_assets.hashing import file_sha256
+from react_assets.files.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 

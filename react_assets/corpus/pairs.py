@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from react_assets.sql import select_pairs_by_ids, select_shard_pairs
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_pairs_by_ids, select_shard_pairs
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 from react_assets.corpus.pairs import read_pairs
 from react_assets.customize.pretrain import pretrain_mini_clip
 from react_assets.customize.train import TrainConfig
-from react_assets.lineage import LineageWriter, pipeline_tags
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_general_pairs, upsert_model
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.mini_clip import MINI_CLIP_ARCH
-from react_assets.paths import ReactPaths
-from react_assets.sql import select_general_pairs, upsert_model
-from react_assets.store import Store
+from react_assets.tracking.lineage import LineageWriter, pipeline_tags
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def make_base_model(store: Store, paths: ReactPaths, writer: LineageWriter,
         store.execute(upsert_model, {
             "model_id": bundle.model_id, "parent_model_id": None, "kind": "base", "domain": None,
             "arch": plan.arch, "pretrained": base_config.pretrained or base_config.arch,
-            "checkpoint": model_dir, "retrieval_digest": None,
+            "checkpoint": model_dir, "retrieval_digest": None, "metadata_snapshot": None,
             "config": json.dumps(dataclasses.asdict(base_config)),
             "mlflow_run_id": run.run_id, "mlflow_model_uri": ref.model_uri if ref else None,
             "dagster_run_id": dagster_run_id,

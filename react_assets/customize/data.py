@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
-from react_assets.atomic import save_npy
+from react_assets.files.atomic import save_npy
 from react_assets.models.caption_features import MIN_PROBE_COSINE
 from react_assets.models.text import encode_texts
 

@@ -34,35 +34,38 @@ from react_assets.customize.train import (
 from react_assets.domains.registry import registered_domain
 from react_assets.domains.settings import BASELINES
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
-from react_assets.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_retrieval_set_pair_ids, upsert_model
 from react_assets.models.base import BaseModelRecord, current_base
 from react_assets.models.factory import create_base_model
-from react_assets.paths import ReactPaths
 from react_assets.retrieve.sets import latest_retrieval_set, retrieval_set_pair_ids
-from react_assets.sql import select_retrieval_set_pair_ids, upsert_model
-from react_assets.store import Store
+from react_assets.tracking.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RetrievalSet:
-    """The training data of a domain: one retrieval set's pair ids and the set's digest."""
+    """The training data of a domain: one retrieval set's pair ids and the set's digest, read
+    at one metadata snapshot (the lineage query reads the set as of that snapshot again)."""
 
     domain: str
     pair_ids: tuple[int, ...]
     digest: str  # the set's digest (domain, settings, base model, pairs): what models record
     query: str
+    snapshot: int | None = None
 
     @classmethod
     def of_domain(cls, store: Store, domain: str) -> RetrievalSet:
         """The domain's newest retrieval set."""
-        latest = latest_retrieval_set(store, domain)
-        ids = retrieval_set_pair_ids(store, latest["set_digest"]) if latest else ()
+        snapshot = store.snapshot_id()
+        latest = latest_retrieval_set(store, domain, snapshot=snapshot)
+        ids = retrieval_set_pair_ids(store, latest["set_digest"], snapshot=snapshot) if latest else ()
         if not ids:
             raise ValueError(f"domain {domain!r} has no retrieved pairs: materialize "
                              "retrieved_pairs for it first")
-        return cls(domain, ids, latest["set_digest"], select_retrieval_set_pair_ids)
+        return cls(domain, ids, latest["set_digest"], select_retrieval_set_pair_ids, snapshot)
 
 
 @dataclass
@@ -153,7 +156,8 @@ def record_customization(
     """Log the customization to its MLflow run and point DuckDB's models table at it."""
     writer.log_retrieval_input(run, name=f"retrieved_pairs/{made.domain}",
                                digest=made.retrieval.digest, num_rows=len(made.retrieval.pair_ids),
-                               source_query=made.retrieval.query)
+                               source_query=made.retrieval.query,
+                               snapshot=made.retrieval.snapshot)
     writer.log_parent_model(run, base.mlflow_model_uri or base.mlflow_run_id or base.model_id)
     steps = list(range(1, len(made.train.losses) + 1))
     writer.log_curve(run, "train_loss", made.train.losses, steps)
@@ -168,6 +172,7 @@ def record_customization(
         "model_id": made.model_id, "parent_model_id": base.model_id, "kind": made.variant,
         "domain": made.domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
         "checkpoint": str(made.folder), "retrieval_digest": made.retrieval.digest,
+        "metadata_snapshot": made.retrieval.snapshot,
         "config": json.dumps(config, default=str), "mlflow_run_id": run.run_id,
         "mlflow_model_uri": ref.model_uri, "dagster_run_id": dagster_run_id,
     })

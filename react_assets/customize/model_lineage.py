@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from react_assets.sql import select_model_lineage
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_model_lineage, select_model_snapshot
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class ModelLineage:
     source: dict[str, Any]
     mlflow_run_id: str | None
     mlflow_model_uri: str | None
+    metadata_snapshot: int | None = None  # the snapshot the pairs and shards were read at
 
 
 def model_lineage(store: Store, model_id: str) -> ModelLineage:
@@ -35,7 +36,13 @@ def model_lineage(store: Store, model_id: str) -> ModelLineage:
     Raises ``KeyError`` for an unknown model and ``LookupError`` when the model names a retrieval
     set that is no longer stored (never the case for sets kept by the retention rule).
     """
-    rows = store.fetch(select_model_lineage, {"model_id": model_id})
+    recorded = store.fetch(select_model_snapshot, {"model_id": model_id})
+    if not recorded:
+        raise KeyError(f"model {model_id!r} is not registered in the models table")
+    snapshot = recorded[0]["metadata_snapshot"]
+    rows = store.fetch(select_model_lineage, {
+        "model_id": model_id,
+        "snapshot": store.snapshot_id() if snapshot is None else snapshot})
     if not rows:
         raise KeyError(f"model {model_id!r} is not registered in the models table")
     row = rows[0]
@@ -53,4 +60,5 @@ def model_lineage(store: Store, model_id: str) -> ModelLineage:
         shards=tuple(row["shards"] or ()), imported=imported,
         source=config.get("source", {}) if imported else {},
         mlflow_run_id=row["mlflow_run_id"], mlflow_model_uri=row["mlflow_model_uri"],
+        metadata_snapshot=row["metadata_snapshot"],
     )

@@ -35,15 +35,15 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from react_assets.atomic import atomic_path
 from react_assets.customize.gated import CustomizationConfig, customize_model, trainable_state_dict
 from react_assets.customize.saved import load_customized_model, save_customization
-from react_assets.hashing import file_sha256
+from react_assets.files.atomic import atomic_path
+from react_assets.files.hashing import file_sha256
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
+from react_assets.metadata.sql import upsert_model
 from react_assets.models.base import BaseModelRecord
 from react_assets.models.factory import create_base_model
-from react_assets.paths import ReactPaths
-from react_assets.sql import upsert_model
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def import_official_checkpoint(
     store.execute(upsert_model, {
         "model_id": model_id, "parent_model_id": base.model_id, "kind": variant,
         "domain": domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
-        "checkpoint": str(folder), "retrieval_digest": None,
+        "checkpoint": str(folder), "retrieval_digest": None, "metadata_snapshot": None,
         "config": json.dumps({"origin": "imported", "source": source,
                               "customization": asdict(config)}),
         "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": dagster_run_id,
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "import":
         paths = ReactPaths(args.home)
-        store = Store(paths.duckdb)
+        store = open_store(paths.root)
         store.apply_schema()
         done = import_official_checkpoint(store, paths, current_base(store), args.checkpoint,
                                           domain=args.domain, variant=args.variant)

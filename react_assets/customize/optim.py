@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from react_assets.atomic import atomic_path
+from react_assets.files.atomic import atomic_path
 
 
 def build_optimizer(

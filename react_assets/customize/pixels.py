@@ -30,7 +30,7 @@ from PIL import Image
 from torchvision import transforms as T
 from tqdm.auto import tqdm
 
-from react_assets.atomic import save_npy
+from react_assets.files.atomic import save_npy
 
 logger = logging.getLogger(__name__)
 _PASS_THROUGH = ("MaybeConvertMode", "MaybeToTensor", "ToTensor", "ConvertImageDtype")

@@ -26,15 +26,15 @@ import pyarrow as pa
 import torch
 from safetensors.numpy import load_file, save_file
 
-from react_assets.atomic import atomic_path, write_json
 from react_assets.customize.linear_head import HeadConfig, LinearHead, train_head
 from react_assets.domains.spec import DomainSpec
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
-from react_assets.hashing import file_sha256
+from react_assets.files.atomic import atomic_path, write_json
+from react_assets.files.hashing import file_sha256
+from react_assets.metadata import Store
+from react_assets.metadata.sql import count_caption_synonyms, select_domain_retrievals
 from react_assets.models.factory import ClipBundle
 from react_assets.retrieve.domain import encode_texts
-from react_assets.sql import count_caption_synonyms, select_domain_retrievals
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 

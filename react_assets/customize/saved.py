@@ -14,9 +14,9 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from react_assets.atomic import atomic_path, write_json
 from react_assets.customize.gated import CustomizationConfig, customize_model, trainable_state_dict
-from react_assets.hashing import file_sha256
+from react_assets.files.atomic import atomic_path, write_json
+from react_assets.files.hashing import file_sha256
 from react_assets.models.factory import BaseModelConfig, ClipBundle, create_base_model
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from react_assets.atomic import write_bytes
+from react_assets.files.atomic import write_bytes
 
 SHARD_PREFIX = "demo-"
 PARQUET_SCHEMA = pa.schema([

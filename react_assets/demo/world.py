@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from react_assets.atomic import write_json
 from react_assets.demo.assemble import WorldParts, assemble_world
 from react_assets.demo.config import DemoWorldConfig
 from react_assets.demo.layout import (
@@ -24,6 +23,7 @@ from react_assets.demo.layout import (
 from react_assets.demo.samples import Sample
 from react_assets.demo.shard_writer import CorpusRecord, OutputTracker, write_shards
 from react_assets.demo.splits import assert_disjoint, count_reasons, decontaminate
+from react_assets.files.atomic import write_json
 
 log = logging.getLogger(__name__)
 MANIFEST = "world.json"

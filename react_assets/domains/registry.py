@@ -13,8 +13,8 @@ from react_assets.domains.spec import (
     DomainSpecError,
     load_domain_catalog,
 )
-from react_assets.sql import select_domain, upsert_domain
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_domain, upsert_domain
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,15 @@ def register_domains(store: Store, spec_path: Path | str) -> list[str]:
     spec_path = Path(spec_path).resolve()
     catalog = load_domain_catalog(spec_path)
     check_datasets_exist(catalog, spec_path)
-    with store.transaction() as conn:
+    def write(conn) -> None:
         for domain in catalog.domains:
             conn.execute(upsert_domain, {
                 "domain": domain.name, "spec_path": str(spec_path),
                 "n_classes": len(domain.classes), "n_templates": len(domain.templates),
                 "classes": json.dumps(list(domain.classes), ensure_ascii=False),
             })
+
+    store.write(write, what=f"register the domains of {spec_path}")
     return [domain.name for domain in catalog.domains]
 
 

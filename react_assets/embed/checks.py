@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from react_assets.contracts import CheckOutcome
 from react_assets.embed.encode import EMBEDDING_FILES
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_embedding_set, select_shard_pair_ids
 from react_assets.models.base import current_base
-from react_assets.sql import select_embedding_set, select_shard_pair_ids
-from react_assets.store import Store
+from react_assets.tracking.contracts import CheckOutcome
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows
 from react_assets.embed.encode import EmbeddingResult, pair_ids_digest
+from react_assets.files.atomic import save_npy, write_json
 
 KEY_COLUMNS = ("key", "image_path")
 

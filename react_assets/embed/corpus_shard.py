@@ -9,12 +9,12 @@ from pathlib import Path
 from react_assets.corpus.pairs import shard_rows
 from react_assets.embed.clip_retrieval import import_clip_retrieval
 from react_assets.embed.encode import EmbeddingConfig, EmbeddingResult, embed_shard
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store
+from react_assets.metadata.sql import upsert_embedding_set
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
 from react_assets.models.factory import ClipBundle, local_model_dir
-from react_assets.paths import ReactPaths
-from react_assets.sql import upsert_embedding_set
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.pairs import ShardRows, member_offsets
+from react_assets.files.atomic import save_npy, write_json
 from react_assets.models.caption_features import CaptionFeatures
 from react_assets.models.device import model_autocast, model_device, to_model_device
 from react_assets.models.text import encode_texts

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from react_assets.embed.encode import EMBEDDING_FILES
-from react_assets.sql import select_embedding_sets
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_embedding_sets
 
 
 def embedding_folders(store: Store, model_id: str) -> list[Path]:

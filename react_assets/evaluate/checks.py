@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from react_assets.contracts import CheckOutcome
 from react_assets.domains.registry import registered_domain
-from react_assets.sql import select_domain_zeroshot_figures
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_domain_zeroshot_figures
+from react_assets.tracking.contracts import CheckOutcome
 
 
 def customized_not_worse_than_base(store: Store, domain: str, model_kind: str = "gated-image",

@@ -17,7 +17,6 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from react_assets.atomic import write_json
 from react_assets.customize.linear_head import LinearHead
 from react_assets.domains.datasets import open_dataset
 from react_assets.domains.images import DatasetLayoutError
@@ -32,10 +31,11 @@ from react_assets.evaluate.zeroshot import (
     score_predictions,
     zeroshot_classifier,
 )
+from react_assets.files.atomic import write_json
+from react_assets.files.paths import model_folder_name
+from react_assets.metadata import Store, insert_table
+from react_assets.metadata.sql import upsert_evaluations
 from react_assets.models.factory import ClipBundle
-from react_assets.paths import model_folder_name
-from react_assets.sql import delete_domain_evaluations, insert_evaluations
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +188,15 @@ def evaluate_domain(
 
 def store_domain_evaluation(store: Store, evaluation: DomainEvaluation,
                             models: list[EvaluatedModel]) -> int:
-    """Replace the domain's figures in DuckDB; returns the number of rows written."""
+    """Record these models' figures on the domain, replacing their earlier figures of the same
+    dataset and metric (other models' figures stay); returns the number of rows written."""
     rows = evaluation.rows(models)
-    with store.transaction() as conn:
-        conn.execute(delete_domain_evaluations, {"domain": evaluation.domain})
-        if rows:
-            conn.register("batch", pa.Table.from_pylist(rows))
-            conn.execute(insert_evaluations)
-            conn.unregister("batch")
+    if not rows:
+        return 0
+    batch = pa.Table.from_pylist(rows)
+
+    store.write(lambda conn: insert_table(conn, upsert_evaluations, batch),
+                what=f"evaluations of {evaluation.domain}")
     return len(rows)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from react_assets.atomic import atomic_path
+from react_assets.files.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from react_assets.atomic import atomic_path
+from react_assets.files.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

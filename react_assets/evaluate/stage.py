@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from react_assets.atomic import write_json, write_text
 from react_assets.customize.real import load_head
 from react_assets.customize.saved import load_customized_model
 from react_assets.domains.registry import registered_domain
@@ -30,15 +29,16 @@ from react_assets.evaluate.methods import (
     render_methods_chart,
 )
 from react_assets.evaluate.probe import ProbeConfig
-from react_assets.lineage import LineageWriter
-from react_assets.models.base import current_base, load_base_bundle
-from react_assets.paths import ReactPaths
-from react_assets.sql import (
+from react_assets.files.atomic import write_json, write_text
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store
+from react_assets.metadata.sql import (
     select_latest_domain_models,
     select_leaderboard_figures,
     select_official_evaluations,
 )
-from react_assets.store import Store
+from react_assets.models.base import current_base, load_base_bundle
+from react_assets.tracking.lineage import LineageWriter
 
 
 @dataclass(frozen=True)

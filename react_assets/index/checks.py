@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from react_assets.contracts import CheckOutcome
 from react_assets.embed.encode import EMBEDDING_FILES
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_index
 from react_assets.models.base import current_base
-from react_assets.sql import select_index
-from react_assets.store import Store
+from react_assets.tracking.contracts import CheckOutcome
 
 
 def recall_meets_target(store: Store) -> CheckOutcome:

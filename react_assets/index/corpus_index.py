@@ -12,13 +12,13 @@ import numpy as np
 
 from react_assets.embed.encode import EMBEDDING_FILES
 from react_assets.embed.lookup import embedding_folders
+from react_assets.files.paths import ReactPaths
 from react_assets.index.build import BuiltIndex, IndexConfig, build_index
 from react_assets.index.files import save_index
 from react_assets.index.tune import Shard
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_index, upsert_index
 from react_assets.models.base import current_base
-from react_assets.paths import ReactPaths
-from react_assets.sql import select_index, upsert_index
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import faiss
 
-from react_assets.atomic import atomic_path, write_json
+from react_assets.files.atomic import atomic_path, write_json
 from react_assets.index.build import (
     BuiltIndex,
     IndexConfig,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_latest_base_model
 from react_assets.models.factory import BaseModelConfig, ClipBundle, create_base_model
-from react_assets.sql import select_latest_base_model
-from react_assets.store import Store
 
 
 @dataclass(frozen=True)

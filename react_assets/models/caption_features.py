@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from react_assets.atomic import atomic_path
+from react_assets.files.atomic import atomic_path
 from react_assets.models.text import encode_texts
 
 log = logging.getLogger(__name__)

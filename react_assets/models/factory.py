@@ -19,7 +19,7 @@ import open_clip
 import torch
 from torch import nn
 
-from react_assets.hashing import file_sha256
+from react_assets.files.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 

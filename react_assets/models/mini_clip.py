@@ -23,7 +23,7 @@ import open_clip
 from safetensors.torch import save_file
 from torch import nn
 
-from react_assets.atomic import atomic_path, write_json
+from react_assets.files.atomic import atomic_path, write_json
 
 logger = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@ customization trains on; older sets stay as they were checked)."""
 
 from __future__ import annotations
 
-from react_assets.contracts import CheckOutcome
 from react_assets.domains.datasets import dataset_sha256s
 from react_assets.domains.registry import registered_domain
-from react_assets.sql import count_domain_retrievals_by_class, select_domain_retrieval_hashes
-from react_assets.store import Store
+from react_assets.metadata import Store
+from react_assets.metadata.sql import count_domain_retrievals_by_class, select_domain_retrieval_hashes
+from react_assets.tracking.contracts import CheckOutcome
 
 
 def min_pairs_per_class(store: Store, domain: str, minimum: int = 5) -> CheckOutcome:

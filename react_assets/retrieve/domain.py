@@ -22,12 +22,14 @@ from react_assets.domains.registry import RegisteredDomain, registered_domain
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.domains.spec import DomainSpec
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
+from react_assets.files.paths import ReactPaths
 from react_assets.index.corpus_index import corpus_shards, index_paths
 from react_assets.index.files import load_index
+from react_assets.metadata import Store
+from react_assets.metadata.sql import select_domain_retrievals, select_pair_hashes
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.device import model_autocast, to_model_device
 from react_assets.models.factory import ClipBundle
-from react_assets.paths import ReactPaths
 from react_assets.retrieve.core import (
     GENERAL_CLASS,
     RetrievalResult,
@@ -37,8 +39,6 @@ from react_assets.retrieve.core import (
 from react_assets.retrieve.grid import retrieval_grid
 from react_assets.retrieve.recall import RecallCheck
 from react_assets.retrieve.sets import RetrievalRetention, store_retrieval_set
-from react_assets.sql import select_domain_retrievals, select_pair_hashes
-from react_assets.store import Store
 
 log = logging.getLogger(__name__)
 

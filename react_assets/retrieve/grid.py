@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from react_assets.atomic import atomic_path
+from react_assets.files.atomic import atomic_path
 
 
 def retrieval_grid(images_by_class: dict[str, list[Image.Image]], path: Path | str,

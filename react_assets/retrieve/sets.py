@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from react_assets.domains.settings import RetrievalConfig
-from react_assets.sql import (
+from react_assets.metadata import Store, insert_table, query_rows
+from react_assets.metadata.sql import (
     count_retrieval_set_rows,
     delete_unused_retrieval_sets,
     delete_unused_retrievals,
@@ -32,7 +33,6 @@ from react_assets.sql import (
     select_retrieval_set_pair_ids,
     upsert_retrieval_set,
 )
-from react_assets.store import Store, query_rows
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,9 @@ def store_retrieval_set(
     pairs_digest = retrieval_digest(rows.column("pair_id").to_numpy())
     digest = retrieval_set_digest(domain, config, base_model_id, pairs_digest)
     batch = rows.append_column("set_digest", pa.array([digest] * rows.num_rows, pa.string()))
-    with store.transaction() as conn:
+    def write(conn) -> None:
         if query_rows(conn, count_retrieval_set_rows, {"set_digest": digest})[0]["n_rows"] == 0:
-            conn.register("batch", batch)
-            conn.execute(insert_retrievals)
-            conn.unregister("batch")
+            insert_table(conn, insert_retrievals, batch)
         conn.execute(upsert_retrieval_set, {
             "set_digest": digest, "domain": domain, "model_id": base_model_id,
             "mode": config.mode, "k_per_query": config.k_per_query,
@@ -89,16 +87,25 @@ def store_retrieval_set(
         keep = {"domain": domain, "keep_latest": retention.keep_latest}
         conn.execute(delete_unused_retrievals, keep)
         conn.execute(delete_unused_retrieval_sets, keep)
+
+    store.write(write, what=f"retrieval set of {domain}")
     return digest
 
 
-def latest_retrieval_set(store: Store, domain: str) -> dict[str, Any] | None:
-    """The newest set of ``domain`` (its retrieval_sets row), or None if never retrieved."""
-    rows = store.fetch(select_latest_retrieval_set, {"domain": domain})
+def latest_retrieval_set(store: Store, domain: str, *, snapshot: int | None = None
+                         ) -> dict[str, Any] | None:
+    """The newest set of ``domain`` (its retrieval_sets row), or None if never retrieved; as of
+    metadata ``snapshot`` (default: the newest)."""
+    snapshot = store.snapshot_id() if snapshot is None else snapshot
+    rows = store.fetch(select_latest_retrieval_set, {"domain": domain, "snapshot": snapshot})
     return rows[0] if rows else None
 
 
-def retrieval_set_pair_ids(store: Store, set_digest: str) -> tuple[int, ...]:
-    """The distinct pair ids of a set, ascending."""
-    rows = store.fetch(select_retrieval_set_pair_ids, {"set_digest": set_digest})
+def retrieval_set_pair_ids(store: Store, set_digest: str, *, snapshot: int | None = None
+                           ) -> tuple[int, ...]:
+    """The distinct pair ids of a set, ascending; as of metadata ``snapshot`` (default: the
+    newest)."""
+    snapshot = store.snapshot_id() if snapshot is None else snapshot
+    rows = store.fetch(select_retrieval_set_pair_ids, {"set_digest": set_digest,
+                                                       "snapshot": snapshot})
     return tuple(int(r["pair_id"]) for r in rows)

@@ -1,3 +1,6 @@
 -- Register (or update) a domain. Binds: $domain, $spec_path, $n_classes, $n_templates, $classes.
-INSERT OR REPLACE INTO domains (domain, spec_path, n_classes, n_templates, classes, registered_at)
-VALUES ($domain, $spec_path, $n_classes, $n_templates, $classes, current_timestamp);
+MERGE INTO domains USING (
+    SELECT $domain AS domain, $spec_path AS spec_path, $n_classes AS n_classes,
+           $n_templates AS n_templates, $classes AS classes, current_timestamp AS registered_at
+) s USING (domain)
+WHEN MATCHED THEN UPDATE WHEN NOT MATCHED THEN INSERT;

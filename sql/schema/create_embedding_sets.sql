@@ -1,4 +1,6 @@
 -- One row per embedded shard and model: where the float16 arrays are and how fast they were made.
+-- Key: (shard_id, model_id), kept by the statements that write it (DuckLake has no
+-- PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS embedding_sets (
     shard_id          VARCHAR NOT NULL,
     model_id          VARCHAR NOT NULL,
@@ -6,6 +8,5 @@ CREATE TABLE IF NOT EXISTS embedding_sets (
     n_rows            INTEGER NOT NULL,
     dim               INTEGER NOT NULL,
     pairs_per_second  DOUBLE NOT NULL,
-    created_at        TIMESTAMP NOT NULL DEFAULT current_timestamp,
-    PRIMARY KEY (shard_id, model_id)
+    created_at        TIMESTAMP NOT NULL
 );

@@ -1,4 +1,6 @@
 -- Every evaluation figure: one model, one dataset, one metric (replaced on re-evaluation).
+-- Key: (model_id, domain, dataset, metric), kept by the statements that write it (DuckLake has no
+-- PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS evaluations (
     model_id      VARCHAR NOT NULL,
     model_kind    VARCHAR NOT NULL,
@@ -9,6 +11,5 @@ CREATE TABLE IF NOT EXISTS evaluations (
     value         DOUBLE NOT NULL,
     n_samples     INTEGER NOT NULL,
     details       JSON,
-    evaluated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
-    PRIMARY KEY (model_id, domain, dataset, metric)
+    evaluated_at  TIMESTAMP NOT NULL
 );

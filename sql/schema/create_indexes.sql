@@ -1,4 +1,6 @@
 -- One row per built faiss index (image or text modality of one model's embeddings).
+-- Key: (model_id, modality), kept by the statements that write it (DuckLake has no
+-- PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS indexes (
     model_id        VARCHAR NOT NULL,
     modality        VARCHAR NOT NULL,
@@ -11,6 +13,5 @@ CREATE TABLE IF NOT EXISTS indexes (
     build_seconds   DOUBLE NOT NULL,
     bytes_on_disk   BIGINT,
     memory_bytes    BIGINT,
-    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
-    PRIMARY KEY (model_id, modality)
+    created_at      TIMESTAMP NOT NULL
 );

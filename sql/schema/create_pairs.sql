@@ -1,6 +1,8 @@
 -- Image-text pairs; pair_id is stable (derived from shard id and key), ordinal = row in the shard.
+-- Key: (pair_id), kept by the statements that write it (DuckLake has no
+-- PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS pairs (
-    pair_id       BIGINT PRIMARY KEY,
+    pair_id       BIGINT NOT NULL,
     shard_id      VARCHAR NOT NULL,
     ordinal       INTEGER NOT NULL,
     key           VARCHAR NOT NULL,

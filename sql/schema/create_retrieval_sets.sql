@@ -1,8 +1,10 @@
 -- One row per distinct retrieval set of a domain, keyed by its digest (sha256 of the domain, the
 -- retrieval settings, the base model and the pair ids). Re-retrieving adds a set (or, for the
 -- same digest, marks it the newest again: retrieval_no); a set is never replaced.
+-- Key: (set_digest), kept by the statements that write it (DuckLake has no
+-- PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS retrieval_sets (
-    set_digest    VARCHAR PRIMARY KEY,
+    set_digest    VARCHAR NOT NULL,
     domain        VARCHAR NOT NULL,
     model_id      VARCHAR NOT NULL,
     mode          VARCHAR NOT NULL,
@@ -13,6 +15,6 @@ CREATE TABLE IF NOT EXISTS retrieval_sets (
     pairs_digest  VARCHAR NOT NULL,
     stats         JSON NOT NULL,
     retrieval_no  BIGINT NOT NULL,
-    created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp,
-    retrieved_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+    created_at    TIMESTAMP NOT NULL,
+    retrieved_at  TIMESTAMP NOT NULL
 );

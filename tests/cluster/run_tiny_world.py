@@ -26,7 +26,7 @@ from tiny_world import TINY_RUN_CONFIG  # noqa: E402
 
 from dagster_project.demo import STAGES, run_pipeline  # noqa: E402
 from dagster_project.profile import current_profile  # noqa: E402
-from react_assets.store_parquet import PARTITIONS, open_store  # noqa: E402
+from react_assets.metadata import PARTITIONS, open_store  # noqa: E402
 
 VOLATILE = {"created_at", "ingested_at", "registered_at", "evaluated_at", "retrieved_at",
             "pairs_per_second",

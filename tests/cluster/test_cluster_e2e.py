@@ -96,7 +96,7 @@ def test_cluster_metadata_equals_the_embedded_profiles(cluster, embedded) -> Non
 def test_mlflow_runs_and_registered_models_read_back_over_http(cluster) -> None:
     from mlflow import MlflowClient
 
-    from react_assets.lineage import TAG_PARTITION, TAG_RETRIEVAL_DIGEST
+    from react_assets.tracking.lineage import TAG_PARTITION, TAG_RETRIEVAL_DIGEST
     running, _, result = cluster
     client = MlflowClient(tracking_uri=running.settings()["REACT_MLFLOW_URI"])
     models = [r for r in result["metadata"]["models"] if r["kind"] == "gated-image"]

@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from PIL import Image
-from react_assets.sql import (
+from react_assets.metadata.sql import (
     SCHEMA,
     Statement,
-    insert_evaluations,
     insert_pairs,
     upsert_embedding_set,
+    upsert_evaluations,
     upsert_index,
     upsert_model,
     upsert_shard,
@@ -29,13 +29,13 @@ from react_assets.sql import (
 from dagster_project import checks
 from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.resources import ReactHomeResource
-from react_assets.atomic import save_npy
 from react_assets.domains.registry import register_domains
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.embed.checks import NORM_TOLERANCE
-from react_assets.paths import ReactPaths
+from react_assets.files.atomic import save_npy
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, insert_table, open_store
 from react_assets.retrieve.sets import store_retrieval_set
-from react_assets.store import Store
 
 MODEL_ID = "react-tiny@sha256:test"
 PARTITIONS = {"corpus_shards": shard_partitions, "corpus_embeddings": shard_partitions,
@@ -83,21 +83,19 @@ def home(tmp_path) -> ReactPaths:
 
 @pytest.fixture
 def store(home) -> Store:
-    store = Store(home.duckdb)
+    store = open_store(home.root)
     store.apply_schema()
     store.execute(upsert_model, {
         "model_id": MODEL_ID, "parent_model_id": None, "kind": "base", "domain": None,
         "arch": "react-tiny", "pretrained": None, "checkpoint": None, "retrieval_digest": None,
+        "metadata_snapshot": None,
         "config": json.dumps({"arch": "react-tiny"}), "mlflow_run_id": None,
         "mlflow_model_uri": None, "dagster_run_id": None})
     return store
 
 
 def insert_batch(store: Store, statement: Statement, rows: list[dict]) -> None:
-    with store.transaction() as conn:
-        conn.register("batch", pa.Table.from_pylist(rows))
-        conn.execute(statement)
-        conn.unregister("batch")
+    store.write(lambda conn: insert_table(conn, statement, pa.Table.from_pylist(rows)))
 
 
 def add_shard(store: Store, shard_id: str, pair_ids: list[int], hashes: list[str] | None = None,
@@ -163,10 +161,10 @@ def test_the_shard_check_honours_its_config(run_check, store):
 
 def test_corpus_integrity_fails_on_duplicate_pair_ids(run_check, home):
     # A store made before pair_id became the primary key: the schema cannot forbid duplicates.
-    with Store(home.duckdb).connect() as conn:
+    with open_store(home.root).connect() as conn:
         ddl = next(s for s in SCHEMA if s.name == "create_pairs")
         conn.execute(ddl.replace("BIGINT PRIMARY KEY", "BIGINT"))
-    store = Store(home.duckdb)
+    store = open_store(home.root)
     store.apply_schema()
     add_shard(store, "shard-0", [1, 2, 3])
     add_shard(store, "shard-1", [3, 4])
@@ -381,7 +379,7 @@ def test_decontamination_fails_on_a_pair_missing_from_the_corpus(run_check, stor
 # zeroshot_eval: customized not worse than base ---------------------------------------------------
 
 def record_accuracy(store: Store, values: dict[str, float]) -> None:
-    insert_batch(store, insert_evaluations, [
+    insert_batch(store, upsert_evaluations, [
         {"model_id": f"{kind}-model", "model_kind": kind, "domain": "shapes",
          "dataset": "shapes-test", "task": "zeroshot_classification", "metric": "accuracy",
          "value": value, "n_samples": 2, "details": None} for kind, value in values.items()])

@@ -12,10 +12,10 @@ import dagster as dg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from react_assets.sql import count_pairs_by_source
+from react_assets.metadata.sql import count_pairs_by_source
 from shard_factory import good_samples, write_shard  # noqa: E402
 
-from react_assets.store import Store  # noqa: E402
+from react_assets.metadata import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).with_name("dagster")
@@ -51,5 +51,5 @@ def test_corpus_shards_materialize_from_the_cli(cli_env, monkeypatch):
         instance.add_dynamic_partitions("shards", ["cli-00000"])
     _run(["asset", "materialize", "-m", "dagster_project.definitions", "--select",
           "corpus_shards", "--partition", "cli-00000"], cli_env)
-    rows = Store(home / "react.duckdb").fetch(count_pairs_by_source)
+    rows = open_store(home).fetch(count_pairs_by_source)
     assert rows == [{"source": "test", "n_pairs": 12}]

@@ -6,7 +6,7 @@ import json
 
 import dagster as dg
 import pytest
-from react_assets.sql import (
+from react_assets.metadata.sql import (
     count_domain_retrievals_by_class,
     count_pair_integrity,
     select_latest_domain_models,
@@ -23,14 +23,14 @@ from react_assets.demo.config import DemoSourcePaths
 from react_assets.demo.layout import DEMO_RETRIEVAL
 from react_assets.domains.registry import registered_domain
 from react_assets.domains.settings import RetrievalConfig
-from react_assets.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import open_store
 from react_assets.models.base import current_base, load_base_bundle
 from react_assets.models.caption_features import CAPTION_FEATURES_FILE, CaptionFeatures
 from react_assets.models.factory import create_base_model, local_model_dir
-from react_assets.paths import ReactPaths
 from react_assets.retrieve.domain import retrieve_for_domain
 from react_assets.retrieve.sets import latest_retrieval_set
-from react_assets.store import Store
+from react_assets.tracking.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_the_methods_leaderboard_has_every_row_and_column(pipeline):
 
 def test_duckdb_holds_the_lineage_of_every_model(pipeline):
     paths, _, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     with store.connect() as conn:
         count = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
                  for t in ("pairs", "embedding_sets", "indexes", "retrievals", "models",
@@ -117,7 +117,7 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
 
 def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
     paths, _, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     with store.connect() as conn:
         rows = conn.execute(
             "SELECT domain, count(*) FILTER (class_index >= 0), count(*) FILTER (class_index = -1),"
@@ -140,7 +140,7 @@ def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
 
 def test_each_retrieval_set_records_the_index_recall_on_its_queries(pipeline):
     paths, instance, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     for domain in ("digits", "emoji", "fashion"):
         recall = json.loads(latest_retrieval_set(store, domain)["stats"])["ann_recall"]
         # the tiny corpus gets a Flat index: exact, so recall 1 without an exact pass
@@ -153,7 +153,7 @@ def test_each_retrieval_set_records_the_index_recall_on_its_queries(pipeline):
 
 def test_captions_are_encoded_once_and_their_features_reused_downstream(pipeline):
     paths, _, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     base = current_base(store)
     kept = CaptionFeatures.load(local_model_dir(base.config) / CAPTION_FEATURES_FILE)
     bundle = create_base_model(base.config)
@@ -169,7 +169,7 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     from dagster_project.resources import MlflowResource
 
     writer = MlflowResource(root=str(paths.root)).writer()
-    row = Store(paths.duckdb).fetch(select_latest_domain_models, {"domain": "fashion"})[0]
+    row = open_store(paths.root).fetch(select_latest_domain_models, {"domain": "fashion"})[0]
     run = writer.get_run(row["mlflow_run_id"])
     assert run.data.params["customization.variant"] == "gated-image"
     assert run.data.params["train.lr"] == str(CustomizationRecipe().lr)  # the demo preset's
@@ -184,7 +184,7 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
 
 def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(pipeline):
     paths, instance, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
 
     def counts() -> tuple[int, int]:
         with store.connect() as conn:
@@ -205,7 +205,7 @@ def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(pipeline):
 
 def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(pipeline):
     paths, instance, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     sets_before = store.fetch(select_retrieval_sets, {"domain": "emoji"})
     defs = build_definitions(str(paths.root))
     # every hit is "a near copy" of an evaluation image at a cosine threshold this low
@@ -224,7 +224,7 @@ def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(pipel
 
 def test_retrieving_before_the_base_model_is_indexed_says_what_to_materialize(pipeline):
     paths, _, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     with pytest.raises(ValueError, match="materialize corpus_embeddings and knn_index"):
         retrieve_for_domain(store, load_base_bundle(store), registered_domain(store, "emoji"),
                             index_paths={}, embedding_folders=[],
@@ -242,7 +242,7 @@ def _materialize(paths: ReactPaths, instance, asset: str, domain: str, config: d
 @pytest.mark.slow
 def test_a_re_retrieval_with_other_settings_keeps_each_models_own_pairs_and_shards(pipeline):
     paths, instance, _, _ = pipeline
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     ops = TINY_RUN_CONFIG["domain_job"]["ops"]
     # digits: the tiny world's domain with the most pairs, so fewer per query changes the set
     # (a set with the same pairs trains the same weights, hence the same model id)

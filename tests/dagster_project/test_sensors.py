@@ -10,14 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from react_assets.sql import select_domain
+from react_assets.metadata.sql import select_domain
 from shard_factory import good_samples, write_shard
 
 from dagster_project import sensors
 from dagster_project.partitions import shard_partitions
 from dagster_project.resources import ReactHomeResource
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import open_store
 
 GOOD_SPEC = """domains:
   - name: {name}
@@ -208,7 +208,7 @@ def test_a_new_spec_registers_its_domain_and_waits_for_an_index(instance, home):
     assert not result.run_requests
     assert result.skip_reason.skip_message == "registered pets"
     assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["pets"]]
-    rows = Store(home.duckdb).fetch(select_domain, {"domain": "pets"})
+    rows = open_store(home.root).fetch(select_domain, {"domain": "pets"})
     assert rows[0]["n_classes"] == 2
 
 
@@ -232,7 +232,7 @@ def test_a_bad_spec_is_reported_once_and_does_not_stop_a_good_one(instance, home
     assert not first.run_requests
     message = first.skip_reason.skip_message
     assert "broken.yaml: domains[0]: name 'Bad Name' must match" in message
-    assert Store(home.duckdb).fetch(select_domain, {"domain": "Bad Name"}) == []
+    assert open_store(home.root).fetch(select_domain, {"domain": "Bad Name"}) == []
 
     write_spec(home, "pets.yaml", GOOD_SPEC.format(name="pets"))
     second = tick(sensors.domain_specs_sensor, instance, home, first.cursor)
@@ -296,4 +296,4 @@ def test_a_spec_with_an_upper_case_suffix_is_registered(instance, home):
     write_spec(home, "pets.YAML", GOOD_SPEC.format(name="pets"))
     result = tick(sensors.domain_specs_sensor, instance, home)
     assert "registered pets" in result.skip_reason.skip_message
-    assert Store(home.duckdb).fetch(select_domain, {"domain": "pets"})
+    assert open_store(home.root).fetch(select_domain, {"domain": "pets"})

@@ -49,7 +49,7 @@ def _store(params: dict[str, Any]):
     statement named by ``params["hang_statement"]``, so the kill lands mid-write."""
     import contextlib
 
-    from react_assets.store import Store
+    from react_assets.metadata import Store
 
     class _HangingConnection:
         def __init__(self, conn: Any) -> None:
@@ -123,7 +123,7 @@ def run_embed(params: dict[str, Any]) -> dict[str, Any]:
     """Embed one ingested shard in chunks."""
     from react_assets.corpus.pairs import shard_rows
     from react_assets.embed.encode import EmbeddingConfig, embed_shard
-    from react_assets.store import Store
+    from react_assets.metadata import Store
 
     bundle = _tiny_bundle()
     model = bundle.model
@@ -220,7 +220,7 @@ def run_evaluate(params: dict[str, Any]) -> dict[str, Any]:
     from react_assets.domains.registry import registered_domain
     from react_assets.evaluate import domain as evaluate
 
-    store = _store(params | {"hang_statement": "insert_evaluations"})
+    store = _store(params | {"hang_statement": "upsert_evaluations"})
     models = [evaluate.EvaluatedModel("tiny-base", "base", _tiny_bundle(0)),
               evaluate.EvaluatedModel("tiny-other", "gated-image", _tiny_bundle(1),
                                       shares_text_tower=False)]
@@ -279,7 +279,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def run_stage(stage: str, params: dict[str, Any]) -> None:
     """Run ``stage`` with ``params`` and write its figures to ``params['result']``."""
-    from react_assets.atomic import write_json
+    from react_assets.files.atomic import write_json
 
     if stage not in RUNNERS:
         raise SystemExit(f"kill_worker: unknown stage {stage!r}; one of {STAGES}")

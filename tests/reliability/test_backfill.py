@@ -13,14 +13,14 @@ import json
 from pathlib import Path
 
 import pytest
-from react_assets.sql import count_pair_integrity
+from react_assets.metadata.sql import count_pair_integrity
 from tiny_world import TINY_RUN_CONFIG
 
 from devtools.dagster_server import DagsterServer, DagsterServerConfig, prepare_dagster_home
 from devtools.ui_client import launch_asset_backfill, wait_for_backfill
 from react_assets.demo.config import DemoSourcePaths
-from react_assets.hashing import file_sha256
-from react_assets.store import Store
+from react_assets.files.hashing import file_sha256
+from react_assets.metadata import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ DOMAIN_CONFIG = {"ops": {name: TINY_RUN_CONFIG["domain_job"]["ops"][name] for na
 
 
 def _snapshot(react_home: Path) -> dict:
-    store = Store(react_home / "react.duckdb")
+    store = open_store(react_home)
     with store.connect() as conn:
         pairs = conn.execute("SELECT shard_id, count(*), count(DISTINCT pair_id) FROM pairs "
                              "GROUP BY 1 ORDER BY 1").fetchall()

@@ -13,12 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from react_assets.sql import count_pair_integrity, count_pairs_by_source, select_shard_ids, select_shard_pairs
+from react_assets.metadata.sql import (
+    count_pair_integrity,
+    count_pairs_by_source,
+    select_shard_ids,
+    select_shard_pairs,
+)
 from shard_factory import good_samples, write_shard
 
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
 
 from . import kill_worker as kw
 
@@ -37,7 +42,7 @@ class _RetryCounter(logging.Handler):
 def _ingest_many(db: str, jobs: list[tuple[str, str]], report: str) -> None:
     """Fork target: ingest (tar, shard id) jobs one after another; record lock retries."""
     counter = _RetryCounter()
-    store_log = logging.getLogger("react_assets.store")
+    store_log = logging.getLogger("react_assets.metadata")
     store_log.setLevel(logging.DEBUG)
     store_log.addHandler(counter)
     store = Store(db, lock_timeout_s=120)
@@ -59,7 +64,7 @@ def _run_all(targets: list[tuple]) -> None:
 @pytest.fixture
 def home(tmp_path) -> tuple[ReactPaths, Store]:
     paths = ReactPaths(tmp_path / "react-home").create()
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     store.apply_schema()
     return paths, store
 

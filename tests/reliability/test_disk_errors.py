@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from react_assets.sql import count_pair_integrity, select_shard_pairs
+from react_assets.metadata.sql import count_pair_integrity, select_shard_pairs
 from shard_factory import good_samples, write_shard
 
 import react_assets.models  # noqa: F401  (imported once here, inherited by the forked workers)
-from react_assets.atomic import save_npy, write_json
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
+from react_assets.files.atomic import save_npy, write_json
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import open_store
 
 from . import kill_worker as kw
 
@@ -86,7 +86,7 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
             ["unshare", "-m", "true"], capture_output=True, check=False).returncode != 0:
         pytest.skip("no private mount namespace (unshare -m) on this machine")
     paths = ReactPaths(tmp_path / "react-home").create()
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     store.apply_schema()
     ingest_shard(write_shard(tmp_path / "s.tar", good_samples(6)), "s", store,
                  IngestConfig(workers=1))
@@ -97,10 +97,10 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
         import json, sys
         import numpy as np
         from pathlib import Path
-        from react_assets.atomic import save_npy
+        from react_assets.files.atomic import save_npy
         from react_assets.corpus.ingest import IngestConfig, ingest_shard
-        from react_assets.paths import ReactPaths
-        from react_assets.store import Store
+        from react_assets.files.paths import ReactPaths
+        from react_assets.metadata import Store
         root, npy, tar = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
         errors = {}
         for name, call in (
@@ -134,7 +134,7 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
 @pytest.mark.slow
 def test_disk_full_while_embedding_keeps_the_previous_embeddings(tmp_path):
     paths = ReactPaths(tmp_path / "react-home").create()
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     store.apply_schema()
     tar = paths.shards / "e.tar"
     write_shard(tar, good_samples(24))
@@ -162,7 +162,7 @@ def test_disk_full_while_embedding_keeps_the_previous_embeddings(tmp_path):
 @pytest.mark.slow
 def test_disk_full_while_ingesting_keeps_the_previous_rows(tmp_path):
     paths = ReactPaths(tmp_path / "react-home").create()
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     store.apply_schema()
     ingest_shard(write_shard(tmp_path / "v1.tar", good_samples(5)), "s", store,
                  IngestConfig(workers=1))

@@ -17,7 +17,7 @@ import faiss
 import numpy as np
 import pytest
 import torch
-from react_assets.sql import count_pair_integrity, select_shard_pairs
+from react_assets.metadata.sql import count_pair_integrity, select_shard_pairs
 from shard_factory import good_samples, write_shard
 
 import react_assets.customize.train  # noqa: F401
@@ -27,9 +27,9 @@ import react_assets.evaluate.domain  # noqa: F401
 import react_assets.models  # noqa: F401
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.domains.registry import register_domains
+from react_assets.files.paths import ReactPaths
 from react_assets.index.files import load_index
-from react_assets.paths import ReactPaths
-from react_assets.store import Store
+from react_assets.metadata import Store, open_store
 
 from . import kill_worker as kw
 
@@ -50,7 +50,7 @@ def table_rows(store: Store, table: str) -> list[tuple]:
 
 def home(root: Path) -> tuple[ReactPaths, Store]:
     paths = ReactPaths(root).create()
-    store = Store(paths.duckdb)
+    store = open_store(paths.root)
     store.apply_schema()
     return paths, store
 

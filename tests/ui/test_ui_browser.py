@@ -12,11 +12,11 @@ import re
 import time
 
 import pytest
-from react_assets.sql import select_shard_pairs
+from react_assets.metadata.sql import select_shard_pairs
 
 from devtools.dagster_server import DagsterServer
 from devtools.ui_client import graphql
-from react_assets.store import Store
+from react_assets.metadata import open_store
 
 from .conftest import UiWorld
 
@@ -122,7 +122,7 @@ def test_asset_graph_and_shard_materialization_from_the_ui(
     assert materialization.partition == ui_world.shard_id
     assert materialization.metadata["pairs"].value == ui_world.n_pairs
     assert materialization.metadata["skipped"].value == 0
-    rows = Store(ui_world.react_home / "react.duckdb").fetch(select_shard_pairs,
+    rows = open_store(ui_world.react_home).fetch(select_shard_pairs,
                                                             {"shard_id": ui_world.shard_id})
     assert len(rows) == ui_world.n_pairs
     assert {r["source"] for r in rows} == {"ui-test"}

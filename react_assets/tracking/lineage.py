@@ -28,7 +28,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils import mlflow_tags
 from mlflow.utils import validation as limits
 
-from react_assets.run_params import flatten_params, redact_secrets
+from react_assets.tracking.run_params import flatten_params, redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ TAG_PARTITION = "dagster.partition"
 TAG_CODE_VERSION = "react.code_version"
 TAG_PARENT_MODEL = "react.parent_model"
 TAG_RETRIEVAL_DIGEST = "react.retrieval_digest"
+TAG_METADATA_SNAPSHOT = "react.metadata_snapshot"
 TAG_REDACTED = "react.redacted_keys"
 TAG_ERROR = "react.error"
 TAG_LOGGED_MODEL_ID = "react.mlflow_logged_model_id"  # MLflow's LoggedModel id, not our model id
@@ -188,23 +189,28 @@ class LineageWriter:
             log.info("MLflow run %s (%s) ended %s", handle.run_id, run_name, status)
 
     def log_retrieval_input(self, run: RunHandle | str, *, name: str, digest: str, num_rows: int,
-                            source_query: str, database: str | None = None,
-                            context: str = "training") -> None:
+                            source_query: str, snapshot: int | None = None,
+                            database: str | None = None, context: str = "training") -> None:
         """Record the retrieval set as the run's input dataset (shown under the run's Inputs).
 
-        The source is the DuckDB query that selects the set (type ``duckdb``); MLflow caps the
-        digest at 36 characters, so the full digest also goes to the profile and a run tag.
+        The source is the DuckDB query that selects the set (type ``duckdb``) and the metadata
+        snapshot it was read at (also a run tag: the query gives the same rows at that snapshot
+        however the tables changed since); MLflow caps the digest at 36 characters, so the full
+        digest also goes to the profile and a run tag.
         """
         if num_rows < 0 or not digest:
             raise ValueError(f"retrieval set {name!r}: need a digest and num_rows >= 0, "
                              f"got digest={digest!r} num_rows={num_rows}")
         dataset = ml.Dataset(name=name, digest=digest[:limits.MAX_DATASET_DIGEST_SIZE],
                              source_type="duckdb",
-                             source=json.dumps({"query": source_query, "database": database}),
+                             source=json.dumps({"query": source_query, "database": database,
+                                                "snapshot": snapshot}),
                              profile=json.dumps({"num_rows": num_rows, "digest": digest}))
         tag = ml.InputTag(mlflow_tags.MLFLOW_DATASET_CONTEXT, context)
         self.client.log_inputs(_run_id(run), datasets=[ml.DatasetInput(dataset, tags=[tag])])
         self.client.set_tag(_run_id(run), TAG_RETRIEVAL_DIGEST, digest)
+        if snapshot is not None:
+            self.client.set_tag(_run_id(run), TAG_METADATA_SNAPSHOT, str(snapshot))
 
     def log_parent_model(self, run: RunHandle | str, parent: str) -> str | None:
         """Record the model this run starts from; return its LoggedModel id when MLflow has one.

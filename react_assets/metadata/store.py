@@ -1,0 +1,179 @@
+"""The metadata store: every stage reads and writes the project's tables through this one type.
+
+Statements come from ``react_assets.metadata.sql`` (one per file) and values are always bound.
+A write is a function of an open connection, run inside one transaction by :meth:`Store.write`:
+all of its statements land, or none do. When the commit races another process's commit, DuckLake
+refuses it whole; the function is then run again on a fresh transaction, with jittered
+exponential backoff, up to a bound (:class:`RetryPolicy`), after which :class:`WriteConflict`
+says how often it tried. Reads never wait for writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from react_assets.metadata import engine
+from react_assets.metadata.engine import Catalog
+from react_assets.metadata.sql import Statement
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# What a refused commit says: SQLite's lock (a writer whose snapshot another commit made stale),
+# DuckLake's own conflict check, PostgreSQL's serialization failure.
+_RETRYABLE = ("database is locked", "failed to commit ducklake transaction", "conflict",
+              "could not serialize", "deadlock detected", "database is busy")
+
+
+def is_conflict(err: BaseException) -> bool:
+    """Whether ``err`` is a commit refused because another transaction won (worth retrying)."""
+    if not isinstance(err, duckdb.Error):
+        return False
+    text = str(err).lower()
+    return any(phrase in text for phrase in _RETRYABLE)
+
+
+class WriteConflict(RuntimeError):
+    """A write that kept conflicting with other writers until its retry bound."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a conflicted write is retried: up to ``max_attempts`` tries within ``timeout_s``,
+    sleeping a random time up to ``base_delay_s * 2**attempt`` (capped at ``max_delay_s``)."""
+
+    max_attempts: int = 60
+    timeout_s: float = 300.0
+    base_delay_s: float = 0.02
+    max_delay_s: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** attempt))
+
+
+_instances: dict[tuple[int, Catalog, bool], duckdb.DuckDBPyConnection] = {}
+_instances_lock = threading.Lock()
+
+
+def _instance(catalog: Catalog, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """This process's DuckDB with ``catalog`` attached (attaching costs ~0.2 s, so it is done
+    once a process; a forked child makes its own, the parent's is not safe to use there)."""
+    key = (os.getpid(), catalog, read_only)
+    with _instances_lock:
+        conn = _instances.get(key)
+        if conn is None:
+            conn = _instances[key] = engine.connect(catalog, read_only=read_only)
+        return conn
+
+
+class Store:
+    """The metadata of one home: a DuckLake catalog and its data, with the project's schema."""
+
+    def __init__(self, catalog: Catalog, *, retry: RetryPolicy | None = None) -> None:
+        self.catalog = catalog
+        self.retry = retry or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"Store({self.catalog.describe()})"
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection of this process (its own transaction state), closed on exit. Each
+        query reads the newest committed snapshot; nothing here waits for a writer."""
+        cursor = _instance(self.catalog, read_only).cursor()
+        try:
+            cursor.execute(f"USE {engine.LAKE}")
+            yield cursor
+        finally:
+            cursor.close()
+
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *,
+              what: str = "metadata write") -> T:
+        """Run ``work(conn)`` in one transaction and commit it; run it again from the start
+        when the commit conflicts with another writer's. ``work`` must only touch the
+        metadata through ``conn`` (it may run more than once). Returns what ``work`` returns."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            with self.connect() as conn:
+                conn.execute("BEGIN TRANSACTION")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException as err:
+                    with contextlib.suppress(duckdb.Error):
+                        conn.execute("ROLLBACK")
+                    if not is_conflict(err):
+                        raise
+                    attempt += 1
+                    if (attempt >= self.retry.max_attempts
+                            or time.monotonic() - started > self.retry.timeout_s):
+                        raise WriteConflict(
+                            f"{what}: still conflicting with other writers after {attempt} "
+                            f"tries in {time.monotonic() - started:.1f} s "
+                            f"({self.catalog.describe()}): {err}") from err
+                    delay = self.retry.delay(attempt)
+                    log.debug("%s conflicted (try %d), retrying in %.2f s: %s", what, attempt,
+                              delay, err)
+            time.sleep(delay)
+
+    def execute(self, statement: Statement, params: dict[str, Any] | None = None) -> None:
+        """Run one writing statement with bound parameters as its own transaction."""
+        self.write(lambda conn: conn.execute(checked(statement), params or {}),
+                   what=statement.name if isinstance(statement, Statement) else "statement")
+
+    def fetch(self, statement: Statement, params: dict[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+        """Run one query on the newest snapshot and return every row as a dict."""
+        with self.connect() as conn:
+            return query_rows(conn, statement, params)
+
+    def snapshot_id(self) -> int:
+        """The newest committed snapshot: what a reader sees now, and what ``AT (VERSION =>
+        n)`` reads again later."""
+        with self.connect() as conn:
+            return int(conn.execute(f"SELECT id FROM {engine.LAKE}.current_snapshot()").fetchone()[0])
+
+    def apply_schema(self) -> None:
+        """Create what is missing: the tables, then the migrations of older homes
+        (:mod:`react_assets.metadata.migrations`). Idempotent; safe from many processes."""
+        from react_assets.metadata import migrations
+
+        migrations.migrate(self)
+
+
+def checked(statement: Statement) -> Statement:
+    """``statement`` if it is one of the project's SQL files, else a TypeError."""
+    if not isinstance(statement, Statement):
+        raise TypeError(f"expected a statement from react_assets.metadata.sql, got "
+                        f"{type(statement).__name__} {str(statement)[:60]!r}")
+    return statement
+
+
+def insert_table(conn: duckdb.DuckDBPyConnection, statement: Statement, table: pa.Table) -> None:
+    """Run ``statement``, which reads the Arrow table ``batch``, with ``table`` as ``batch``."""
+    conn.register("batch", table)
+    try:
+        conn.execute(checked(statement))
+    finally:
+        conn.unregister("batch")
+
+
+def query_rows(
+    conn: duckdb.DuckDBPyConnection, statement: Statement, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run one query on an open connection and read all rows as dicts."""
+    result = conn.execute(checked(statement), params or {})
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]

@@ -1,0 +1,1 @@
+"""What runs record beside the metadata: MLflow lineage, its parameters, data-contract outcomes."""
