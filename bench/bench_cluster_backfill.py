@@ -92,7 +92,7 @@ def measure(n_workers: int, fashion_train_limit: int, timeout_s: float) -> dict:
                     "pretrain_epochs": 1}}}}, timeout_s),
             }
             embedding = backfill(url, ["corpus_embeddings"], None, timeout_s)
-            store = open_store(home, "parquet")
+            store = open_store(home, "postgres", dsn=cluster.settings()["REACT_METADATA_DSN"])
             with store.connect() as conn:
                 shards, pairs = conn.execute(
                     "SELECT count(*), sum(n_rows) FROM embedding_sets").fetchone()

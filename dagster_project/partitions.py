@@ -5,7 +5,7 @@ import dagster as dg
 shard_partitions = dg.DynamicPartitionsDefinition(name="shards")
 domain_partitions = dg.DynamicPartitionsDefinition(name="domains")
 
-DUCKDB_POOL = "duckdb"
-# CPU/GPU-heavy steps (embedding, pre-training, customization): one at a time by default, so
-# concurrent runs on a small machine do not oversubscribe its cores.
+# CPU/GPU-heavy steps (embedding, index build, retrieval, pre-training, customization,
+# evaluation): one at a time by default, so concurrent runs on a small machine do not
+# oversubscribe its cores. Metadata writes need no pool: the metadata store takes many writers.
 COMPUTE_POOL = "compute"

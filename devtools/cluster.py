@@ -15,6 +15,7 @@ process ids. PostgreSQL refuses to run as root: as root it runs as the ``postgre
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -163,39 +164,9 @@ class Cluster:
         (self.folder / "services.json").write_text(json.dumps(
             {"ports": self.ports, "pids": self.pids, "n_workers": self.n_workers}, indent=1))
 
-    def _pg(self, args: list[str]) -> list[str]:
-        command = [pg_binary(args[0]) or args[0], *args[1:]]
-        return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else command
-
     def _start_postgres(self) -> None:
-        if os.getuid() == 0:  # the postgres user must reach and own its data folder
-            self.pg_data.mkdir(parents=True, exist_ok=True)
-            shutil.chown(self.pg_data, "postgres", "postgres")
-            for parent in self.pg_data.parents:
-                if parent.stat().st_mode & 0o001 == 0:
-                    parent.chmod(parent.stat().st_mode | 0o001)  # traverse only
-        if not (self.pg_data / "PG_VERSION").exists():
-            self._run(self._pg(["initdb", "-D", str(self.pg_data), "-U", "react",
-                                "--auth=trust", "-E", "UTF8"]), "initdb")
-        self._run(self._pg([
-            "pg_ctl", "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"), "-w",
-            "-o", f"-c listen_addresses=127.0.0.1 -p {self.ports['postgres']} "
-                  "-c unix_socket_directories='' -c max_connections=200", "start"]), "pg_ctl")
-        import psycopg2
-        conn = psycopg2.connect(host="127.0.0.1", port=self.ports["postgres"], user="react",
-                                dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for db in ("dagster", "mlflow", "metadata"):
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
-                if cur.fetchone() is None:
-                    cur.execute(f"CREATE DATABASE {db}")
-        conn.close()
-
-    def _run(self, command: list[str], what: str) -> None:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        if proc.returncode:
-            raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        start_postgres(self.pg_data, self.ports["postgres"], databases=("dagster", "mlflow",
+                                                                        "metadata"))
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         with open(self.folder / "logs" / f"{name}.log", "ab") as out:
@@ -251,9 +222,7 @@ class Cluster:
         """Stop every service: process groups SIGTERM, then SIGKILL; PostgreSQL by pg_ctl."""
         for name, pgid in reversed(list(self.pids.items())):
             _stop_group(name, pgid, timeout_s)
-        if (self.pg_data / "postmaster.pid").exists():
-            subprocess.run(self._pg(["pg_ctl", "-D", str(self.pg_data), "-m", "fast", "-w",
-                                     "stop"]), capture_output=True, timeout=120)
+        stop_postgres(self.pg_data)
         self.pids = {}
         (self.folder / "services.json").unlink(missing_ok=True)
 
@@ -269,6 +238,71 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def pg_command(args: list[str]) -> list[str]:
+    """A PostgreSQL command line (``args[0]`` a server binary), as the postgres user under root
+    (PostgreSQL refuses to run as root)."""
+    command = [pg_binary(args[0]) or args[0], *args[1:]]
+    return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else command
+
+
+def start_postgres(pg_data: Path, port: int, databases: tuple[str, ...] = (),
+                   max_connections: int = 200) -> None:
+    """Start a PostgreSQL server for ``pg_data`` (initdb first when it is new: superuser
+    ``react``, trust authentication) on 127.0.0.1:``port``, no Unix socket, and create the
+    ``databases`` that are missing. Stop it with :func:`stop_postgres`."""
+    if os.getuid() == 0:  # the postgres user must reach and own its data folder
+        pg_data.mkdir(parents=True, exist_ok=True)
+        shutil.chown(pg_data, "postgres", "postgres")
+        for parent in pg_data.parents:
+            if parent.stat().st_mode & 0o001 == 0:
+                parent.chmod(parent.stat().st_mode | 0o001)  # traverse only
+    if not (pg_data / "PG_VERSION").exists():
+        _run_checked(pg_command(["initdb", "-D", str(pg_data), "-U", "react", "--auth=trust",
+                                 "-E", "UTF8"]), "initdb")
+    _run_checked(pg_command([
+        "pg_ctl", "-D", str(pg_data), "-l", str(pg_data / "server.log"), "-w",
+        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' "
+              f"-c max_connections={max_connections}", "start"]), "pg_ctl")
+    import psycopg2
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="react", dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for db in databases:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        conn.close()
+
+
+def stop_postgres(pg_data: Path, timeout_s: float = 120.0) -> None:
+    """Stop the server of ``pg_data``, if one runs: ``pg_ctl stop -m fast``, then SIGKILL to
+    the postmaster named in ``postmaster.pid`` if it is still there."""
+    pid_file = pg_data / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(pg_command(["pg_ctl", "-D", str(pg_data), "-m", "fast", "-w",
+                                   "-t", str(int(timeout_s)), "stop"]),
+                       capture_output=True, timeout=timeout_s + 10)
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        alive = Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except (OSError, ValueError, IndexError):
+        return  # stopped: the server removes its pid file
+    if alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            log.warning("PostgreSQL (pid %d) did not stop, killed", pid)
+
+
+def _run_checked(command: list[str], what: str) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if proc.returncode:
+        raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr[-2000:]}")
 
 
 def worker_threads(n_workers: int) -> int:

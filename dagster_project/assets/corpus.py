@@ -3,7 +3,7 @@
 import dagster as dg
 
 from dagster_project.configs import launch_config, launch_schema, library_config, override
-from dagster_project.partitions import DUCKDB_POOL, shard_partitions
+from dagster_project.partitions import shard_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
@@ -26,7 +26,6 @@ class CorpusShardsConfig(dg.Config):
 
 @dg.asset(
     partitions_def=shard_partitions,
-    pool=DUCKDB_POOL,
     group_name="corpus",
     kinds={"duckdb", "webdataset"},
     code_version="1",

@@ -5,7 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.configs import launch_config, launch_schema
-from dagster_project.partitions import DUCKDB_POOL, domain_partitions, shard_partitions
+from dagster_project.partitions import domain_partitions, shard_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.demo.config import DemoWorldConfig
@@ -28,7 +28,7 @@ class DemoWorldAssetConfig(dg.Config):
     workers: int = Field(default=2, ge=1)
 
 
-@dg.asset(group_name="demo", pool=DUCKDB_POOL, kinds={"webdataset", "duckdb"}, code_version="1",
+@dg.asset(group_name="demo", kinds={"webdataset", "duckdb"}, code_version="1",
           config_schema=launch_schema(DemoWorldAssetConfig))
 def demo_world(
     context: dg.AssetExecutionContext, react_home: ReactHomeResource

@@ -6,7 +6,7 @@ import dagster as dg
 
 from dagster_project.assets.customization import react_model
 from dagster_project.configs import launch_config, launch_schema, library_config, override
-from dagster_project.partitions import DUCKDB_POOL, domain_partitions
+from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.evaluate.stage import (
@@ -28,7 +28,7 @@ class ZeroshotEvalConfig(dg.Config):
 @dg.asset(
     partitions_def=domain_partitions,
     deps=[react_model],
-    pool=DUCKDB_POOL,
+    pool=COMPUTE_POOL,
     group_name="evaluation",
     kinds={"torch", "duckdb", "mlflow"},
     code_version="2",

@@ -6,7 +6,7 @@ import dagster as dg
 
 from dagster_project.assets.embeddings import corpus_embeddings
 from dagster_project.configs import launch_config, launch_schema, library_config, override
-from dagster_project.partitions import DUCKDB_POOL
+from dagster_project.partitions import COMPUTE_POOL
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.index.build import IndexConfig
@@ -29,7 +29,7 @@ class KnnIndexConfig(dg.Config):
 
 @dg.asset(
     deps=[corpus_embeddings],
-    pool=DUCKDB_POOL,
+    pool=COMPUTE_POOL,
     group_name="retrieval",
     kinds={"faiss", "duckdb"},
     code_version="1",

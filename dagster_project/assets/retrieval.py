@@ -7,7 +7,7 @@ from pydantic import Field
 
 from dagster_project.assets.index import knn_index
 from dagster_project.configs import launch_config, launch_schema, override
-from dagster_project.partitions import DUCKDB_POOL, domain_partitions
+from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.domains.settings import MODES, RetrievalConfig
@@ -35,7 +35,7 @@ class RetrievedPairsConfig(dg.Config):
 @dg.asset(
     partitions_def=domain_partitions,
     deps=[knn_index],
-    pool=DUCKDB_POOL,
+    pool=COMPUTE_POOL,
     group_name="retrieval",
     kinds={"faiss", "duckdb"},
     code_version="3",  # 2: general sample, decontamination against the general sets; 3: recall

@@ -53,7 +53,7 @@ def shard_has_pairs(store: Store, shard_id: str, max_skipped_fraction: float = 0
     return CheckOutcome(passed=not problems, metadata={
         "pairs": int(row["n_pairs"]), "samples": int(n_samples),
         "skipped_fraction": round(fraction, 4), "skipped_by_reason": skipped,
-        "problems": "; ".join(problems) or "none", "tar": row["path"],
+        "problems": "; ".join(problems) or "none", "tar": str(store.home.resolve(row["path"])),
         "tar_damaged": "truncated_archive" in skipped,
         "query": select_shard.name,
     })

@@ -314,7 +314,7 @@ def _write_shard(
             if table.num_rows:
                 insert_table(conn, statement, table)
         conn.execute(upsert_shard, {
-            "shard_id": shard_id, "path": str(tar_path.resolve()),
+            "shard_id": shard_id, "path": store.home.relative(tar_path),
             "tar_sha256": tar_sha256, "n_members": report.n_members,
             "n_pairs": report.n_pairs, "n_skipped": report.n_skipped,
             "skipped": json.dumps(report.skipped),

@@ -69,8 +69,9 @@ def read_pairs(store: Store, pair_ids: Sequence[int]) -> tuple[list[int], list[b
     ids: list[int] = []
     images: list[bytes] = []
     captions: list[str] = []
-    for tar_path, tar_rows in by_tar.items():
-        offsets = member_offsets(Path(tar_path), [r["image_member"] for r in tar_rows])
+    for stored, tar_rows in by_tar.items():
+        tar_path = store.home.resolve(stored)
+        offsets = member_offsets(tar_path, [r["image_member"] for r in tar_rows])
         with open(tar_path, "rb") as handle:
             for row, (offset, size) in zip(tar_rows, offsets, strict=True):
                 handle.seek(offset)

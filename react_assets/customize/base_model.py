@@ -16,6 +16,7 @@ from react_assets.customize.train import TrainConfig
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import Store
 from react_assets.metadata.sql import select_general_pairs, upsert_model
+from react_assets.models.base import stored_base_config, stored_location
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.mini_clip import MINI_CLIP_ARCH
 from react_assets.tracking.lineage import LineageWriter, pipeline_tags
@@ -70,11 +71,13 @@ def make_base_model(store: Store, paths: ReactPaths, writer: LineageWriter,
         model_dir = base_config.arch.removeprefix("local-dir:")
         ref = (writer.log_model(run, Path(model_dir), "react-base")
                if base_config.arch.startswith("local-dir:") else None)
+        stored = stored_base_config(base_config, store.home)  # weights in the home: relative
         store.execute(upsert_model, {
             "model_id": bundle.model_id, "parent_model_id": None, "kind": "base", "domain": None,
-            "arch": plan.arch, "pretrained": base_config.pretrained or base_config.arch,
-            "checkpoint": model_dir, "retrieval_digest": None, "metadata_snapshot": None,
-            "config": json.dumps(dataclasses.asdict(base_config)),
+            "arch": stored_location(plan.arch, store.home),
+            "pretrained": stored.pretrained or stored.arch,
+            "checkpoint": stored.arch.removeprefix("local-dir:"), "retrieval_digest": None,
+            "metadata_snapshot": None, "config": json.dumps(dataclasses.asdict(stored)),
             "mlflow_run_id": run.run_id, "mlflow_model_uri": ref.model_uri if ref else None,
             "dagster_run_id": dagster_run_id,
         })

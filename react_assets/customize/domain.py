@@ -37,7 +37,7 @@ from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import Store
 from react_assets.metadata.sql import select_retrieval_set_pair_ids, upsert_model
-from react_assets.models.base import BaseModelRecord, current_base
+from react_assets.models.base import BaseModelRecord, current_base, stored_base_config
 from react_assets.models.factory import create_base_model
 from react_assets.retrieve.sets import latest_retrieval_set, retrieval_set_pair_ids
 from react_assets.tracking.lineage import LineageWriter, ModelRef, RunHandle, pipeline_tags
@@ -168,10 +168,11 @@ def record_customization(
     cost = training_cost(made)
     writer.log_metrics(run, {f"cost.{k}": float(v) for k, v in cost.items()})
     config = {**config, "cost": cost}
+    stored = stored_base_config(base.config, store.home)  # paths in the home: relative
     store.execute(upsert_model, {
         "model_id": made.model_id, "parent_model_id": base.model_id, "kind": made.variant,
-        "domain": made.domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
-        "checkpoint": str(made.folder), "retrieval_digest": made.retrieval.digest,
+        "domain": made.domain, "arch": stored.arch, "pretrained": stored.pretrained,
+        "checkpoint": store.home.relative(made.folder), "retrieval_digest": made.retrieval.digest,
         "metadata_snapshot": made.retrieval.snapshot,
         "config": json.dumps(config, default=str), "mlflow_run_id": run.run_id,
         "mlflow_model_uri": ref.model_uri, "dagster_run_id": dagster_run_id,

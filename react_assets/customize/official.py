@@ -42,7 +42,7 @@ from react_assets.files.hashing import file_sha256
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import Store, open_store
 from react_assets.metadata.sql import upsert_model
-from react_assets.models.base import BaseModelRecord
+from react_assets.models.base import BaseModelRecord, stored_base_config
 from react_assets.models.factory import create_base_model
 
 log = logging.getLogger(__name__)
@@ -140,11 +140,13 @@ def import_official_checkpoint(
     folder = paths.customization(base.model_id, domain, f"{variant}-imported-{sha[:12]}") / "model"
     model_id = save_customization(model, config, base.config, folder,
                                   name=f"react-{domain}-{variant}-imported")
-    source = {"path": str(checkpoint), "sha256": sha, "layout": "official"}
+    source = {"path": str(checkpoint), "sha256": sha, "layout": "official"}  # provenance only
+    stored = stored_base_config(base.config, store.home)  # paths in the home: relative
     store.execute(upsert_model, {
         "model_id": model_id, "parent_model_id": base.model_id, "kind": variant,
-        "domain": domain, "arch": base.config.arch, "pretrained": base.config.pretrained,
-        "checkpoint": str(folder), "retrieval_digest": None, "metadata_snapshot": None,
+        "domain": domain, "arch": stored.arch, "pretrained": stored.pretrained,
+        "checkpoint": store.home.relative(folder), "retrieval_digest": None,
+        "metadata_snapshot": None,
         "config": json.dumps({"origin": "imported", "source": source,
                               "customization": asdict(config)}),
         "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": dagster_run_id,

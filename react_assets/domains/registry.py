@@ -40,7 +40,7 @@ def register_domains(store: Store, spec_path: Path | str) -> list[str]:
     def write(conn) -> None:
         for domain in catalog.domains:
             conn.execute(upsert_domain, {
-                "domain": domain.name, "spec_path": str(spec_path),
+                "domain": domain.name, "spec_path": store.home.relative(spec_path),
                 "n_classes": len(domain.classes), "n_templates": len(domain.templates),
                 "classes": json.dumps(list(domain.classes), ensure_ascii=False),
             })
@@ -72,6 +72,6 @@ def registered_domain(store: Store, name: str) -> RegisteredDomain:
     rows = store.fetch(select_domain, {"domain": name})
     if not rows:
         raise LookupError(f"domain {name!r} is not registered: register its spec file first")
-    spec_path = Path(rows[0]["spec_path"])
+    spec_path = store.home.resolve(rows[0]["spec_path"])
     catalog = load_domain_catalog(spec_path)
     return RegisteredDomain(catalog.get(name), catalog, spec_path)

@@ -67,7 +67,7 @@ def embeddings_unit_norm_and_aligned(store: Store, shard_id: str) -> CheckOutcom
     if not sets:
         problems, errors = [f"shard {shard_id}: no embedding_sets row for model {model_id}"], {}
     else:
-        problems, errors = _embedding_problems(Path(sets[0]["folder"]), expected,
+        problems, errors = _embedding_problems(store.home.resolve(sets[0]["folder"]), expected,
                                                int(sets[0]["n_rows"]))
     for problem in problems:
         log.error(problem)

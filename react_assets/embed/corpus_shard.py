@@ -39,7 +39,7 @@ def embed_corpus_shard(store: Store, paths: ReactPaths, shard_id: str,
                              config, bundle.model_id, _known_captions(store, bundle))
     if not result.skipped_complete:
         store.execute(upsert_embedding_set, {
-            "shard_id": shard_id, "model_id": bundle.model_id, "folder": str(result.folder),
+            "shard_id": shard_id, "model_id": bundle.model_id, "folder": store.home.relative(result.folder),
             "n_rows": result.n_rows, "dim": result.dim,
             "pairs_per_second": result.pairs_per_second,
         })

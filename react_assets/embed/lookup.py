@@ -14,7 +14,8 @@ from react_assets.metadata.sql import select_embedding_sets
 
 def embedding_folders(store: Store, model_id: str) -> list[Path]:
     """The embedding folder of every shard embedded with ``model_id``."""
-    return [Path(r["folder"]) for r in store.fetch(select_embedding_sets, {"model_id": model_id})]
+    return [store.home.resolve(r["folder"])
+            for r in store.fetch(select_embedding_sets, {"model_id": model_id})]
 
 
 class EmbeddingLookup:

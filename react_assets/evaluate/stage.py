@@ -84,13 +84,14 @@ def evaluate_registered_domain(store: Store, paths: ReactPaths, writer: LineageW
     models = [EvaluatedModel(base.model_id, "base", base_bundle)]
     runs = {base.model_id: base.mlflow_run_id}
     for row in store.fetch(select_latest_domain_models, {"domain": domain}):
+        checkpoint = store.home.resolve(row["checkpoint"])
         if row["kind"] in BASELINES:  # REAL: the base's towers with a head of its own
             models.append(EvaluatedModel(row["model_id"], row["kind"], base_bundle,
-                                         head=load_head(row["checkpoint"]),
+                                         head=load_head(checkpoint),
                                          features_of=base.model_id))
         else:
             models.append(EvaluatedModel(row["model_id"], row["kind"],
-                                         load_customized_model(row["checkpoint"]),
+                                         load_customized_model(checkpoint),
                                          shares_text_tower=row["kind"] != "full"))
         runs[row["model_id"]] = row["mlflow_run_id"]
     if len(models) == 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -110,6 +111,25 @@ class ReactPaths:
     def retrieval_grid(self, domain: str) -> Path:
         """The picture of a domain's top retrieved pairs."""
         return self.reports / "retrieval" / f"{domain}.png"
+
+    def relative(self, path: Path | str) -> str:
+        """``path`` as the metadata stores it: under the root, its root-relative POSIX text
+        (``shards/x.tar``), so a home copied, restored or mounted elsewhere reads its own files;
+        outside the home, the absolute path. A relative ``path`` is taken from the working
+        directory. The root is matched as written, then with symlinks resolved."""
+        given = Path(os.path.abspath(Path(path).expanduser()))
+        root = Path(os.path.abspath(self.root))
+        if given.is_relative_to(root):
+            return given.relative_to(root).as_posix()
+        real, real_root = given.resolve(), root.resolve()
+        if real.is_relative_to(real_root):
+            return real.relative_to(real_root).as_posix()
+        return str(given)
+
+    def resolve(self, stored: str | Path) -> Path:
+        """The file a stored path names: a relative one under the root, an absolute one as is."""
+        path = Path(stored)
+        return path if path.is_absolute() else self.root / path
 
     def create(self) -> ReactPaths:
         """Make every folder; first fails loudly, naming the root, when it is not writable."""

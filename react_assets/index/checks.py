@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from react_assets.embed.encode import EMBEDDING_FILES
 from react_assets.metadata import Store
 from react_assets.metadata.sql import select_index
@@ -28,7 +26,8 @@ def recall_meets_target(store: Store) -> CheckOutcome:
         if not row["recall"] >= row["recall_target"]:
             problems.append(f"{modality}: recall {row['recall']:.4f} < target "
                             f"{row['recall_target']:.4f} ({row['factory']})")
-        if not Path(row["path"]).is_file():
-            problems.append(f"{modality}: index file {row['path']} does not exist")
+        index_file = store.home.resolve(row["path"])
+        if not index_file.is_file():
+            problems.append(f"{modality}: index file {index_file} does not exist")
     metadata["problems"] = problems
     return CheckOutcome(passed=not problems, metadata=metadata)

@@ -34,7 +34,7 @@ class CorpusIndexes:
 
 def index_paths(store: Store, model_id: str) -> dict[str, Path]:
     """The registered index file of each modality of ``model_id``."""
-    return {modality: Path(row["path"]) for modality in EMBEDDING_FILES
+    return {modality: store.home.resolve(row["path"]) for modality in EMBEDDING_FILES
             for row in store.fetch(select_index, {"model_id": model_id, "modality": modality})}
 
 
@@ -59,7 +59,7 @@ def build_corpus_indexes(store: Store, paths: ReactPaths,
                             target_folder / f"{modality}-work")
         target = save_index(index, target_folder / f"{modality}.faiss")
         store.execute(upsert_index, {
-            "model_id": model_id, "modality": modality, "path": str(target),
+            "model_id": model_id, "modality": modality, "path": store.home.relative(target),
             "factory": index.factory, "params": json.dumps(index.params), "recall": index.recall,
             "recall_target": index.recall_target, "n_vectors": index.n_vectors,
             "build_seconds": index.build_seconds, "bytes_on_disk": index.bytes_on_disk,

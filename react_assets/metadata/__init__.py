@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from react_assets.metadata.engine import BACKENDS, Catalog
+from react_assets.metadata.migrations import TABLES
 from react_assets.metadata.store import RetryPolicy, Store, WriteConflict, insert_table, query_rows
 
-__all__ = ["BACKENDS", "Catalog", "RetryPolicy", "Store", "WriteConflict", "insert_table",
-           "open_store", "query_rows"]
+__all__ = ["BACKENDS", "TABLES", "Catalog", "RetryPolicy", "Store", "WriteConflict",
+           "insert_table", "open_store", "query_rows"]
 
 
 def open_store(root: Path | str, backend: str = "sqlite", *, dsn: str | None = None) -> Store:

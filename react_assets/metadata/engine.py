@@ -74,14 +74,17 @@ class Catalog:
         safe = " ".join(p for p in self.dsn.split() if not p.lower().startswith("password"))
         return f"DuckLake catalog on PostgreSQL ({safe})"
 
-    def attach_sql(self, *, read_only: bool = False) -> str:
+    def attach_sql(self, *, read_only: bool = False, snapshot: int | None = None) -> str:
         """The ATTACH statement of this catalog as ``lake`` (a store internal: no user value
-        but the paths and dsn of the home, quoted)."""
+        but the paths and dsn of the home, quoted, and an integer ``snapshot``: the lake as of
+        that snapshot, read-only)."""
         target = (f"ducklake:sqlite:{self.sqlite_path}" if self.backend == "sqlite"
                   else f"ducklake:postgres:{self.dsn}")
         options = [f"DATA_PATH {_quote(str(self.data_path) + os.sep)}", "OVERRIDE_DATA_PATH true"]
-        if read_only:
+        if read_only or snapshot is not None:
             options.append("READ_ONLY")
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         return f"ATTACH {_quote(target)} AS {LAKE} ({', '.join(options)})"
 
 
@@ -94,25 +97,30 @@ def prepare(catalog: Catalog) -> None:
     never block writers; the mode is stored in the file). Idempotent."""
     catalog.data_path.mkdir(parents=True, exist_ok=True)
     if catalog.backend == "sqlite":
-        conn = sqlite3.connect(catalog.sqlite_path, timeout=60)
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-        finally:
-            conn.close()
+            conn = sqlite3.connect(catalog.sqlite_path, timeout=60)
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
+        except sqlite3.Error as err:
+            raise OSError(f"cannot open the {catalog.describe()}: {err}") from err
 
 
-def connect(catalog: Catalog, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB with the catalog attached as ``lake`` and selected."""
+def connect(catalog: Catalog, *, read_only: bool = False, snapshot: int | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB with the catalog attached as ``lake`` and selected; ``snapshot``
+    attaches it as of that snapshot (read-only)."""
     conn = duckdb.connect(config={
         "extension_directory": str(extension_directory()),
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": True,
     })
     try:
-        conn.execute(catalog.attach_sql(read_only=read_only))
+        conn.execute(catalog.attach_sql(read_only=read_only, snapshot=snapshot))
         conn.execute(f"USE {LAKE}")
-    except BaseException:
+    except duckdb.Error as err:
         conn.close()
-        raise
+        raise type(err)(f"cannot open the {catalog.describe()}: {err}") from err
     return conn

@@ -25,6 +25,8 @@ from react_assets.metadata.sql import SCHEMA
 
 log = logging.getLogger(__name__)
 
+TABLES: tuple[str, ...] = tuple(s.name.removeprefix("create_") for s in SCHEMA)
+
 MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     name        VARCHAR NOT NULL,
     applied_at  TIMESTAMP NOT NULL,
@@ -102,5 +104,4 @@ def migrate(store) -> list[str]:
 
 def _has_every_table(conn: duckdb.DuckDBPyConnection) -> bool:
     names = table_names(conn)
-    return "schema_migrations" in names and all(
-        statement.name.removeprefix("create_") in names for statement in SCHEMA)
+    return "schema_migrations" in names and all(table in names for table in TABLES)

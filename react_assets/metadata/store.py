@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from react_assets.files.paths import ReactPaths
 from react_assets.metadata import engine
 from react_assets.metadata.engine import Catalog
 from react_assets.metadata.sql import Statement
@@ -87,6 +88,13 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.catalog.describe()})"
 
+    @property
+    def home(self) -> ReactPaths:
+        """The layout of the home (REACT_HOME) this metadata belongs to. Paths into it are stored
+        relative to its root (``home.relative``) and read back with ``home.resolve``, so a home
+        that is copied, restored or mounted elsewhere reads its own files."""
+        return ReactPaths(self.catalog.root)
+
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection of this process (its own transaction state), closed on exit. Each
@@ -114,6 +122,8 @@ class Store:
                 except BaseException as err:
                     with contextlib.suppress(duckdb.Error):
                         conn.execute("ROLLBACK")
+                    if isinstance(err, duckdb.Error) and not is_conflict(err):
+                        raise type(err)(f"{what} failed in {self.catalog.describe()}: {err}") from err
                     if not is_conflict(err):
                         raise
                     attempt += 1

@@ -26,12 +26,12 @@ from tiny_world import TINY_RUN_CONFIG  # noqa: E402
 
 from dagster_project.demo import STAGES, run_pipeline  # noqa: E402
 from dagster_project.profile import current_profile  # noqa: E402
-from react_assets.metadata import PARTITIONS, open_store  # noqa: E402
+from react_assets.metadata import TABLES, open_store  # noqa: E402
 
 VOLATILE = {"created_at", "ingested_at", "registered_at", "evaluated_at", "retrieved_at",
             "pairs_per_second",
             "build_seconds", "mlflow_run_id", "dagster_run_id", "memory_bytes", "stats",
-            "bytes_on_disk", "details", "config", "mlflow_model_uri"}
+            "bytes_on_disk", "details", "config", "mlflow_model_uri", "metadata_snapshot"}
 
 
 def _materialized_by(events: list[dg.DagsterEvent]) -> list[dict]:
@@ -45,12 +45,12 @@ def _materialized_by(events: list[dg.DagsterEvent]) -> list[dict]:
     return out
 
 
-def metadata_rows(home: Path, backend: str) -> dict[str, list]:
+def metadata_rows(home: Path, backend: str, dsn: str | None) -> dict[str, list]:
     """Every table's rows, sorted, volatile columns dropped, REACT_HOME replaced by <home>."""
-    store = open_store(home, backend)
+    store = open_store(home, backend, dsn=dsn)
     tables = {}
     with store.connect() as conn:
-        for table in PARTITIONS:
+        for table in TABLES:
             result = conn.execute(f"SELECT * FROM {table}")  # noqa: S608 - table names only
             names = [d[0] for d in result.description]
             rows = [{k: str(v).replace(str(home), "<home>") for k, v in zip(names, row,
@@ -93,7 +93,8 @@ def main(out: Path, job: str | None, partition: str | None) -> None:
         else:
             execute(job, partition, TINY_RUN_CONFIG.get(job, {}))
     out.write_text(json.dumps({"runs": runs,
-                               "metadata": metadata_rows(home, profile.metadata_backend)}))
+                               "metadata": metadata_rows(home, profile.metadata_backend,
+                                                         profile.metadata_dsn)}))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""Concurrency pools: DuckDB writers and heavy compute steps are each serialized by a pool."""
+"""Concurrency pools: heavy compute steps are serialized by a pool; metadata writers need none."""
 
 from pathlib import Path
 
 import yaml
 
 from dagster_project.definitions import build_definitions
-from dagster_project.partitions import COMPUTE_POOL, DUCKDB_POOL
+from dagster_project.partitions import COMPUTE_POOL
 
 EXPECTED = {
-    "demo_world": DUCKDB_POOL, "corpus_shards": DUCKDB_POOL, "knn_index": DUCKDB_POOL,
-    "retrieved_pairs": DUCKDB_POOL, "zeroshot_eval": DUCKDB_POOL,
+    "demo_world": None, "corpus_shards": None, "knn_index": COMPUTE_POOL,
+    "retrieved_pairs": COMPUTE_POOL, "zeroshot_eval": COMPUTE_POOL,
     "corpus_embeddings": COMPUTE_POOL, "base_model": COMPUTE_POOL, "react_model": COMPUTE_POOL,
 }
 

@@ -8,12 +8,12 @@ stage runs to completion and writes its figures to ``params["result"]`` (JSON).
 
 Hang points (each chosen where a partial write would do the most harm):
 
-- ingest: inside the DuckDB transaction, after the shard's old rows were deleted and the new
+- ingest: inside the metadata transaction, after the shard's old rows were deleted and the new
   ones inserted, before the shard row and the COMMIT;
 - embed: on the n-th image batch (``hang_batch``), after some chunks were written;
 - index: after ``faiss.write_index`` filled the temporary file, before the rename;
 - train: at step ``hang_step`` (after the checkpoint of an earlier step);
-- evaluate: inside the DuckDB transaction, after the domain's old figures were deleted.
+- evaluate: inside the metadata transaction, while the domain's figures are written.
 """
 
 from __future__ import annotations
@@ -47,9 +47,7 @@ def hang_here(marker: str) -> None:
 def _store(params: dict[str, Any]):
     """The worker's store; with ``hang``, it blocks inside the open transaction that runs the
     statement named by ``params["hang_statement"]``, so the kill lands mid-write."""
-    import contextlib
-
-    from react_assets.metadata import Store
+    from react_assets.metadata import Catalog, Store
 
     class _HangingConnection:
         def __init__(self, conn: Any) -> None:
@@ -64,12 +62,12 @@ def _store(params: dict[str, Any]):
             return getattr(self._conn, name)
 
     class _HangingStore(Store):
-        @contextlib.contextmanager
-        def transaction(self):
-            with super().transaction() as conn:
-                yield _HangingConnection(conn)
+        def write(self, work, **kwargs):
+            return super().write(lambda conn: work(_HangingConnection(conn)), **kwargs)
 
-    return (_HangingStore if params.get("hang") else Store)(params["db"])
+    store = (_HangingStore if params.get("hang") else Store)(Catalog(Path(params["home"]).resolve()))
+    store.apply_schema()
+    return store
 
 
 def run_ingest(params: dict[str, Any]) -> dict[str, Any]:
@@ -123,13 +121,16 @@ def run_embed(params: dict[str, Any]) -> dict[str, Any]:
     """Embed one ingested shard in chunks."""
     from react_assets.corpus.pairs import shard_rows
     from react_assets.embed.encode import EmbeddingConfig, embed_shard
-    from react_assets.metadata import Store
+    from react_assets.metadata import open_store
 
     bundle = _tiny_bundle()
     model = bundle.model
     if params.get("hang"):
         model = _HangingModel(model, params["hang_batch"], params["marker"])
-    rows = shard_rows(Store(params["db"]), params["shard_id"], Path(params["tar"]))
+    # ``rows``: the shard's rows read by the parent (a forked child under a file-size limit
+    # cannot open the metadata catalog, whose SQLite WAL index alone is 32 KiB).
+    rows = params.get("rows") or shard_rows(open_store(params["home"]), params["shard_id"],
+                                            Path(params["tar"]))
     config = EmbeddingConfig(batch_size=4, text_batch_size=8, workers=0,
                              chunk_rows=params["chunk_rows"])
     result = embed_shard(rows, model, bundle.preprocess_val, bundle.tokenizer,

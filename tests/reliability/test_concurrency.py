@@ -1,7 +1,7 @@
-"""Concurrent writers to one DuckDB file: separate processes, the same shard, a Dagster backfill.
+"""Concurrent writers to one home's metadata: separate processes, the same shard, a Dagster backfill.
 
-DuckDB lets one process at a time open a file for writing; :class:`Store` retries while another
-holds the lock. Every writer here is a real OS process (forked), so the file lock is contended.
+Each writer is a real OS process (forked) committing to the same DuckLake catalog; a commit that
+races another is refused whole and :meth:`Store.write` runs it again.
 """
 
 from __future__ import annotations
@@ -36,16 +36,16 @@ class _RetryCounter(logging.Handler):
         self.retries = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.retries += "locked, retrying" in record.getMessage()
+        self.retries += "conflicted" in record.getMessage()
 
 
-def _ingest_many(db: str, jobs: list[tuple[str, str]], report: str) -> None:
+def _ingest_many(home: str, jobs: list[tuple[str, str]], report: str) -> None:
     """Fork target: ingest (tar, shard id) jobs one after another; record lock retries."""
     counter = _RetryCounter()
     store_log = logging.getLogger("react_assets.metadata")
     store_log.setLevel(logging.DEBUG)
     store_log.addHandler(counter)
-    store = Store(db, lock_timeout_s=120)
+    store = open_store(home)
     pairs = {shard: ingest_shard(tar, shard, store, IngestConfig(workers=1)).n_pairs
              for tar, shard in jobs}
     Path(report).write_text(json.dumps({"pairs": pairs, "retries": counter.retries}))
@@ -69,14 +69,14 @@ def home(tmp_path) -> tuple[ReactPaths, Store]:
     return paths, store
 
 
-def test_four_processes_ingest_eight_shards_into_one_file(tmp_path, home):
+def test_four_processes_ingest_eight_shards_into_one_home(tmp_path, home):
     paths, store = home
     sizes = {f"s{i}": 10 + 3 * i for i in range(8)}
     tars = {s: write_shard(paths.shards / f"{s}.tar", good_samples(n, source=s))
             for s, n in sizes.items()}
     shards = sorted(sizes)
     reports = [tmp_path / f"writer{w}.json" for w in range(4)]
-    _run_all([(_ingest_many, str(paths.duckdb),
+    _run_all([(_ingest_many, str(paths.root),
                [(str(tars[s]), s) for s in shards[2 * w: 2 * w + 2]], str(reports[w]))
               for w in range(4)])
     done = [json.loads(r.read_text()) for r in reports]
@@ -91,7 +91,7 @@ def test_four_processes_ingest_eight_shards_into_one_file(tmp_path, home):
 def test_two_processes_ingesting_the_same_shard_leave_one_copy(tmp_path, home):
     paths, store = home
     tar = write_shard(paths.shards / "same.tar", good_samples(40))
-    _run_all([(_ingest_many, str(paths.duckdb), [(str(tar), "same")] * 3,
+    _run_all([(_ingest_many, str(paths.root), [(str(tar), "same")] * 3,
                str(tmp_path / f"w{w}.json")) for w in range(2)])
     rows = store.fetch(select_shard_pairs, {"shard_id": "same"})
     assert len(rows) == 40 and [r["ordinal"] for r in rows] == list(range(40))
@@ -145,7 +145,7 @@ def test_a_backfill_of_corpus_job_in_parallel_processes_keeps_every_row(tmp_path
         runs = instance.get_runs()
         assert len(runs) == 6 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         assert sorted(r.tags["dagster/partition"] for r in runs) == shards
-    assert os.path.exists(paths.duckdb)
+    assert os.path.exists(store.catalog.sqlite_path)
 
 
 def test_creating_the_same_home_at_once_never_fails(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -28,6 +29,7 @@ from shard_factory import good_samples, write_shard
 
 import react_assets.models  # noqa: F401  (imported once here, inherited by the forked workers)
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.pairs import shard_rows
 from react_assets.files.atomic import save_npy, write_json
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import open_store
@@ -100,13 +102,13 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
         from react_assets.files.atomic import save_npy
         from react_assets.corpus.ingest import IngestConfig, ingest_shard
         from react_assets.files.paths import ReactPaths
-        from react_assets.metadata import Store
+        from react_assets.metadata import open_store
         root, npy, tar = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
         errors = {}
         for name, call in (
             ("create", lambda: ReactPaths(root).create()),
             ("save_npy", lambda: save_npy(npy, np.zeros((6, 2), np.float16))),
-            ("ingest", lambda: ingest_shard(tar, "s", Store(root / "react.duckdb", lock_timeout_s=5),
+            ("ingest", lambda: ingest_shard(tar, "s", open_store(root),
                                             IngestConfig(workers=1, allow_replace=True))),
         ):
             try:
@@ -126,7 +128,7 @@ def test_read_only_react_home_keeps_committed_outputs(tmp_path):
     assert errors["create"].startswith("PermissionError") and str(paths.root) in errors["create"]
     assert "Read-only file system" in errors["create"]
     assert "Read-only file system" in errors["save_npy"] and str(npy) in errors["save_npy"]
-    assert errors["ingest"] is not None and str(paths.duckdb) in errors["ingest"]
+    assert errors["ingest"] is not None and str(paths.root / "lake") in errors["ingest"]
     assert snapshot(paths.root) == before  # the mount never reached the real folder's files
     assert len(store.fetch(select_shard_pairs, {"shard_id": "s"})) == 6
 
@@ -140,7 +142,7 @@ def test_disk_full_while_embedding_keeps_the_previous_embeddings(tmp_path):
     write_shard(tar, good_samples(24))
     ingest_shard(tar, "e", store, IngestConfig(workers=1))
     out = paths.embeddings / "e"
-    params = {"db": str(paths.duckdb), "tar": str(tar), "shard_id": "e", "chunk_rows": 8,
+    params = {"home": str(paths.root), "tar": str(tar), "shard_id": "e", "chunk_rows": 8,
               "out_dir": str(out), "result": str(tmp_path / "result.json")}
     assert kw.run_forked("embed", params)["n_rows"] == 24
     committed = {k: v for k, v in snapshot(out).items() if not k.startswith("parts")}
@@ -148,7 +150,8 @@ def test_disk_full_while_embedding_keeps_the_previous_embeddings(tmp_path):
     write_shard(tar, good_samples(40))  # the shard grew: its embeddings must be recomputed
     ingest_shard(tar, "e", store, IngestConfig(workers=1, allow_replace=True))
     # 1500 bytes: the 8-row chunks (640 B) fit, the 40-row final files (2.7 kB) do not
-    message = run_with_file_size_limit("embed", params, 1500, tmp_path)
+    rows = shard_rows(store, "e", tar)
+    message = run_with_file_size_limit("embed", params | {"rows": rows}, 1500, tmp_path)
     # np.save itself ignores the failed write; save_npy catches the short file before the rename
     assert f"cannot write {out / 'img_emb.npy'}: short write" in message
     assert {k: v for k, v in snapshot(out).items() if not k.startswith("parts")} == committed
@@ -168,12 +171,13 @@ def test_disk_full_while_ingesting_keeps_the_previous_rows(tmp_path):
                  IngestConfig(workers=1))
     before = store.fetch(select_shard_pairs, {"shard_id": "s"})
     samples = good_samples(200, source="v2")
-    for sample in samples:  # ~300 kB of captions: the WAL outgrows a 64 kB limit
-        sample["caption"] += " " + "long alt text " * 100
+    rng = random.Random(0)
+    for sample in samples:  # ~600 kB of captions that do not compress: the data file outgrows 64 kB
+        sample["caption"] += " " + rng.randbytes(1500).hex()
     tar = write_shard(tmp_path / "v2.tar", samples)
-    params = {"db": str(paths.duckdb), "tar": str(tar), "shard_id": "s"}
+    params = {"home": str(paths.root), "tar": str(tar), "shard_id": "s"}
     message = run_with_file_size_limit("ingest", params, 64 * 1024, tmp_path)
-    assert "File too large" in message and str(paths.duckdb) in message
+    assert "File too large" in message and str(paths.root / "lake") in message
     assert store.fetch(select_shard_pairs, {"shard_id": "s"}) == before
     assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 

@@ -72,7 +72,7 @@ def test_killed_ingestion_keeps_the_old_rows_and_a_rerun_matches(tmp_path):
     before = {t: table_rows(killed, t) for t in ("pairs", "shards")}
     assert len(before["pairs"]) == 5
 
-    params = {"db": str(killed_paths.duckdb), "tar": str(new_tar), "shard_id": "s",
+    params = {"home": str(killed_paths.root), "tar": str(new_tar), "shard_id": "s",
               "hang": True, "marker": str(tmp_path / "ingest.ready")}
     process = run_script("ingest", params, tmp_path / "ingest.json")
     try:
@@ -115,7 +115,7 @@ def test_killed_embedding_resumes_its_chunks_and_gives_identical_files(tmp_path)
     shard = write_shard(tmp_path / "e.tar", good_samples(40))
     paths, store = home(tmp_path / "home")
     ingest_shard(shard, "e", store, IngestConfig(workers=1))
-    common = {"db": str(paths.duckdb), "tar": str(shard), "shard_id": "e", "chunk_rows": 8}
+    common = {"home": str(paths.root), "tar": str(shard), "shard_id": "e", "chunk_rows": 8}
     whole = kw.run_forked("embed", common | {"out_dir": str(tmp_path / "whole"),
                                              "result": str(tmp_path / "whole.json")})
     assert whole == {"resumed_chunks": 0, "n_rows": 40, "skipped_complete": False}
@@ -221,7 +221,7 @@ def color_domain(root: Path) -> Path:
 def test_killed_evaluation_leaves_the_table_as_before_and_a_rerun_agrees(tmp_path):
     paths, store = home(tmp_path / "home")
     register_domains(store, color_domain(tmp_path))
-    params = {"db": str(paths.duckdb), "domain": "colors"}
+    params = {"home": str(paths.root), "domain": "colors"}
     first = kw.run_forked("evaluate", params | {"result": str(tmp_path / "first.json")})
     assert first["n_rows"] == 2 and set(first["figures"]) == {
         "tiny-base/colors-test", "tiny-other/colors-test"}
