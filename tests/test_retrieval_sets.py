@@ -1,10 +1,10 @@
-"""Immutable retrieval sets: digests, the newest set, retention, lineage, old homes upgraded."""
+"""Immutable retrieval sets: digests, the newest set, retention, lineage (homes of the
+domain-keyed layout: tests/metadata/test_legacy_import.py)."""
 
 from __future__ import annotations
 
 import json
 
-import duckdb
 import pyarrow as pa
 import pytest
 from react_assets.metadata.sql import (
@@ -58,8 +58,8 @@ def register_model(store: Store, model_id: str, digest: str | None, config: dict
     store.execute(upsert_model, {
         "model_id": model_id, "parent_model_id": "base@1", "kind": "gated-image",
         "domain": "shapes", "arch": "react-tiny", "pretrained": None, "checkpoint": "/x",
-        "retrieval_digest": digest, "metadata_snapshot": None, "config": json.dumps(config or {}), "mlflow_run_id": None,
-        "mlflow_model_uri": None, "dagster_run_id": "run"})
+        "retrieval_digest": digest, "metadata_snapshot": None, "config": json.dumps(config or {}),
+        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": "run"})
 
 
 def test_a_re_retrieval_adds_a_set_and_the_newest_is_trained_on(store):
@@ -118,40 +118,3 @@ def test_lineage_returns_each_models_own_pairs_shards_and_settings(store):
     assert imported.imported and imported.pair_ids == () and imported.source == {"path": "/c"}
     with pytest.raises(KeyError, match="not registered"):
         model_lineage(store, "nope")
-
-
-OLD_LAYOUT = [
-    """CREATE TABLE retrievals (domain VARCHAR NOT NULL, class_index INTEGER NOT NULL,
-       class_name VARCHAR NOT NULL, pair_id BIGINT NOT NULL, score REAL NOT NULL,
-       rank INTEGER NOT NULL, mode VARCHAR NOT NULL)""",
-    """CREATE TABLE retrieval_sets (domain VARCHAR PRIMARY KEY, model_id VARCHAR NOT NULL,
-       mode VARCHAR NOT NULL, k_per_query INTEGER NOT NULL, n_queries INTEGER NOT NULL,
-       n_pairs INTEGER NOT NULL, digest VARCHAR NOT NULL, stats JSON NOT NULL,
-       created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
-    "INSERT INTO retrievals VALUES ('shapes', 0, 'circle', 1, 0.9, 0, 'text-to-image'),"
-    " ('shapes', 1, 'square', 2, 0.8, 0, 'text-to-image'),"
-    " ('dots', 0, 'dot', 3, 0.7, 0, 'text-to-image')",
-    "INSERT INTO retrieval_sets VALUES ('shapes', 'base@1', 'text-to-image', 5, 2, 2, 'old-s',"
-    " '{}', '2026-01-01'), ('dots', 'base@1', 'text-to-image', 5, 1, 1, 'old-d', '{}',"
-    " '2026-01-02')",
-]
-
-
-def test_a_home_of_the_domain_keyed_layout_is_upgraded_and_its_models_keep_their_lineage(
-        tmp_path):
-    path = tmp_path / "old.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        for statement in OLD_LAYOUT:
-            conn.execute(statement)
-    store = Store(path)
-    store.apply_schema()
-    store.apply_schema()  # idempotent once upgraded
-    register_model(store, "react-shapes@old", "old-s")
-    assert RetrievalSet.of_domain(store, "shapes").digest == "old-s"
-    assert RetrievalSet.of_domain(store, "dots").pair_ids == (3,)
-    assert model_lineage(store, "react-shapes@old").pair_ids == (1, 2)
-    new = store_retrieval_set(store, domain="shapes", rows=rows([5, 6]),
-                              config=RetrievalConfig(), base_model_id="base@1", n_queries=2,
-                              stats={})
-    assert RetrievalSet.of_domain(store, "shapes").digest == new
-    assert model_lineage(store, "react-shapes@old").pair_ids == (1, 2)

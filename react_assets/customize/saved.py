@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from torch import nn
 from react_assets.customize.gated import CustomizationConfig, customize_model, trainable_state_dict
 from react_assets.files.atomic import atomic_path, write_json
 from react_assets.files.hashing import file_sha256
+from react_assets.models.base import model_location
 from react_assets.models.factory import BaseModelConfig, ClipBundle, create_base_model
 
 logger = logging.getLogger(__name__)
@@ -49,13 +51,36 @@ def save_customization(
             "format": CUSTOMIZATION_FORMAT,
             "model_id": model_id,
             "customization": asdict(config),
-            "base_model": asdict(base_config),
+            "base_model": asdict(portable_base_config(base_config, folder)),
             "tensors": sorted(state),
             "num_parameters": int(sum(t.numel() for t in state.values())),
         },
     )
     logger.info("saved %d customization tensors of %s to %s", len(state), model_id, folder)
     return model_id
+
+
+def portable_base_config(config: BaseModelConfig, folder: Path) -> BaseModelConfig:
+    """``config`` with its local weights (a ``local-dir:`` folder, a checkpoint file) named
+    relative to ``folder``, so a home that is copied or moved still finds its base model."""
+    def relative(value: str | None, file: bool) -> str | None:
+        found = model_location(value, file)
+        if found is None or not Path(found[1]).is_absolute():
+            return value
+        return found[0] + os.path.relpath(found[1], folder.resolve())
+    return replace(config, arch=relative(config.arch, False),
+                   pretrained=relative(config.pretrained, True))
+
+
+def located_base_config(config: BaseModelConfig, folder: Path) -> BaseModelConfig:
+    """A saved ``config`` (:func:`portable_base_config`) with its weights' paths absolute again."""
+    def absolute(value: str | None, file: bool) -> str | None:
+        found = model_location(value, file)
+        if found is None or Path(found[1]).is_absolute():
+            return value
+        return found[0] + str((folder.resolve() / found[1]).resolve())
+    return replace(config, arch=absolute(config.arch, False),
+                   pretrained=absolute(config.pretrained, True))
 
 
 def load_customized_model(path: Path) -> ClipBundle:
@@ -69,7 +94,7 @@ def load_customized_model(path: Path) -> ClipBundle:
         raise ValueError(f"{meta_path}: format {meta.get('format')!r}, this version reads "
                          f"{CUSTOMIZATION_FORMAT!r}: re-materialize react_model for its domain")
     config = CustomizationConfig(**meta["customization"])
-    bundle = create_base_model(BaseModelConfig(**meta["base_model"]))
+    bundle = create_base_model(located_base_config(BaseModelConfig(**meta["base_model"]), folder))
     model = customize_model(bundle.model, config)
     expected = trainable_state_dict(model, config)
     saved = load_file(str(folder / CUSTOMIZATION_WEIGHTS))

@@ -94,18 +94,35 @@ def _quote(text: str) -> str:
 
 def prepare(catalog: Catalog) -> None:
     """Create the home's lake folder and, for SQLite, the catalog file in WAL mode (readers
-    never block writers; the mode is stored in the file). Idempotent."""
+    never block writers; the mode is stored in the file). Idempotent.
+
+    An existing catalog file is left unopened: this process's DuckDB may have it open, and
+    another SQLite library (Python's ``sqlite3``) opening and closing it would drop that
+    connection's POSIX locks, then, finding no lock, checkpoint and delete the WAL under it (the
+    next query fails with "disk I/O error"; sqlite.org/howtocorrupt.html, 2.2). So the file is
+    made in WAL mode under a temporary name and linked into place, never replacing one."""
     catalog.data_path.mkdir(parents=True, exist_ok=True)
-    if catalog.backend == "sqlite":
+    if catalog.backend != "sqlite" or catalog.sqlite_path.exists():
+        return
+    temporary = catalog.sqlite_path.with_name(f".{catalog.sqlite_path.name}.{os.getpid()}.new")
+    try:
+        conn = sqlite3.connect(temporary, timeout=60)
         try:
-            conn = sqlite3.connect(catalog.sqlite_path, timeout=60)
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-            finally:
-                conn.close()
-        except sqlite3.Error as err:
-            raise OSError(f"cannot open the {catalog.describe()}: {err}") from err
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        try:
+            os.link(temporary, catalog.sqlite_path)
+        except FileExistsError:  # another process made it first
+            pass
+        except OSError:  # a file system without hard links: a rename (may replace one made since)
+            if not catalog.sqlite_path.exists():
+                os.replace(temporary, catalog.sqlite_path)
+    except sqlite3.Error as err:
+        raise OSError(f"cannot create the {catalog.describe()}: {err}") from err
+    finally:
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def connect(catalog: Catalog, *, read_only: bool = False, snapshot: int | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import shutil
 import tempfile
 import uuid
@@ -50,6 +51,10 @@ _COLUMNS = ("SELECT column_name, data_type FROM information_schema.columns "
 _PARQUET = "read_parquet($files, union_by_name = true, hive_partitioning = false)"
 
 
+class LegacyLayoutError(RuntimeError):
+    """A legacy source this release cannot import as it is (the message says what to do)."""
+
+
 def import_duckdb_file(conn: duckdb.DuckDBPyConnection, store: Store) -> str | None:
     """Copy every table of the home's ``react.duckdb`` (if any) into the lake. A file of the
     domain-keyed retrieval sets layout is upgraded first, on a temporary copy (the old
@@ -57,6 +62,11 @@ def import_duckdb_file(conn: duckdb.DuckDBPyConnection, store: Store) -> str | N
     path = store.catalog.root / LEGACY_FILE
     if not path.exists():
         return None
+    if (store.catalog.root / LEGACY_FOLDER / COMMITS).is_dir():
+        raise LegacyLayoutError(
+            f"{store.catalog.root} holds both an embedded store ({LEGACY_FILE}) and a cluster "
+            f"one ({LEGACY_FOLDER}/); an earlier release used one of them, by its profile. Move "
+            "the one that is not this home's out of it, then open it again")
     with attached(conn, path) as alias:
         if not _is_domain_keyed(columns(conn, alias, "retrieval_sets")):
             return _detail(*_copy_tables(conn, alias), LEGACY_FILE)
@@ -117,12 +127,36 @@ def attached(conn: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
     """``path`` attached READ_ONLY in ``conn`` under a fresh name, detached on exit (when the
     transaction failed, its rollback detaches it)."""
     alias = f"legacy_{uuid.uuid4().hex[:12]}"
-    conn.execute(f"ATTACH {_literal(str(path))} AS {alias} (READ_ONLY)")
+    try:
+        conn.execute(f"ATTACH {_literal(str(path))} AS {alias} (READ_ONLY)")
+    except duckdb.IOException as err:
+        if "newer version of duckdb" in str(err).lower():
+            raise LegacyLayoutError(newer_storage_message(path, err)) from err
+        raise
     try:
         yield alias
     finally:
         with contextlib.suppress(duckdb.Error):
             conn.execute(f"DETACH {alias}")
+
+
+def newer_storage_message(path: Path, err: duckdb.Error) -> str:
+    """Why the DuckDB file ``path`` cannot be read (a storage version newer than this DuckDB's,
+    as the DuckDB 2.x of the releases before DuckLake wrote by default) and how to rewrite it
+    in one that both this DuckDB and the one that wrote it read."""
+    copy = path.with_name(path.name + ".v1_4")
+    statements = [f"ATTACH {_literal(str(path))} AS old (READ_ONLY)",
+                  f"ATTACH {_literal(str(copy))} AS new (STORAGE_VERSION 'v1.4.0')",
+                  "COPY FROM DATABASE old TO new"]
+    script = "\n".join(["import duckdb", "c = duckdb.connect()"]
+                       + [f"c.execute({s!r})" for s in statements])
+    return (f"{path} cannot be imported into the DuckLake metadata: DuckDB {duckdb.__version__} "
+            f"cannot read its storage ({str(err).splitlines()[0]}). Rewrite it with the DuckDB "
+            f"that wrote it (in a scratch virtualenv: pip install duckdb==2.0.1):\n"
+            f"python - <<'EOF'\n{script}\nEOF\n"
+            f"then set the original aside and put the copy in its place (both releases read it):"
+            f"\nmv {shlex.quote(str(path))} {shlex.quote(str(path) + '.orig')} && "
+            f"mv {shlex.quote(str(copy))} {shlex.quote(str(path))}")
 
 
 def upgraded_copy(path: Path, scratch: Path) -> Path:
@@ -159,16 +193,16 @@ def _is_domain_keyed(retrieval_sets: dict[str, str]) -> bool:
     if not retrieval_sets or "set_digest" in retrieval_sets:
         return False
     if "digest" not in retrieval_sets:
-        raise RuntimeError(f"{LEGACY_FILE}: retrieval_sets has columns {list(retrieval_sets)}: "
-                           "neither the domain-keyed layout nor the current one; this home "
-                           "cannot be upgraded")
+        raise LegacyLayoutError(
+            f"{LEGACY_FILE}: retrieval_sets has columns {list(retrieval_sets)}: neither the "
+            "domain-keyed layout nor the current one; this home cannot be upgraded")
     return True
 
 
 def _copy_tables(conn: duckdb.DuckDBPyConnection, alias: str) -> tuple[dict[str, int], list[str]]:
     """Copy each lake table's rows from the attached ``alias``; returns the rows copied per
     table, and the legacy tables the lake has no table for (not copied)."""
-    counts = {}
+    counts: dict[str, int] = {}
     for table in lake_tables():
         source = columns(conn, alias, table)
         if source:

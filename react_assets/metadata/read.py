@@ -23,6 +23,7 @@ import csv
 import json
 import os
 import select
+import shlex
 import shutil
 import sys
 import time
@@ -305,6 +306,24 @@ def joins(buffer: str, line: str) -> bool:
         return "at end of input" in str(err) or "unterminated" in str(err)
 
 
+CLUSTER_ENV = Path("cluster") / "cluster.env"
+
+
+def cluster_settings(home: Path) -> dict[str, str]:
+    """The settings ``scripts/cluster.sh start`` wrote for the home's cluster (``KEY=VALUE``
+    lines; a value is taken whole, spaces and all, or shell-unquoted when quoted), or {}."""
+    try:
+        text = (home / CLUSTER_ENV).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    settings = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            settings[key] = shlex.split(value)[0] if value[:1] in ("'", '"') else value
+    return settings
+
+
 def parser() -> argparse.ArgumentParser:
     doc = __doc__.split("\n\n")
     p = argparse.ArgumentParser(
@@ -315,8 +334,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS,
                    help="the catalog: sqlite (embedded profile) or postgres (cluster profile); "
                         "default postgres when REACT_PROFILE=cluster, else sqlite")
-    p.add_argument("--dsn", help="the postgres backend's libpq connection string "
-                                 "(default: $REACT_METADATA_DSN)")
+    p.add_argument("--dsn", help="the postgres backend's libpq connection string (default: "
+                                 "$REACT_METADATA_DSN, else the home's cluster/cluster.env)")
+    p.add_argument("--cluster", action="store_true",
+                   help="the cluster profile's catalog: --backend postgres, the dsn from the "
+                        "home's cluster/cluster.env (default when REACT_PROFILE=cluster)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--snapshot", type=int, metavar="N",
                       help="read the lake as of snapshot N (see --snapshots)")
@@ -341,13 +363,18 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
     if home is None:
         stderr.write("error: no home: pass --home DIR or set REACT_HOME\n")
         return 2
-    backend = args.backend or ("postgres" if os.environ.get("REACT_PROFILE") == "cluster"
-                               else "sqlite")
-    dsn = args.dsn or (os.environ.get("REACT_METADATA_DSN") if backend == "postgres" else None)
-    if backend == "postgres" and not dsn:
-        stderr.write("error: the postgres backend needs --dsn or REACT_METADATA_DSN (source "
-                     "REACT_HOME/cluster/cluster.env)\n")
-        return 2
+    cluster = args.cluster or os.environ.get("REACT_PROFILE") == "cluster"
+    backend = args.backend or ("postgres" if cluster else "sqlite")
+    dsn = None
+    if backend == "postgres":
+        written = cluster_settings(home).get("REACT_METADATA_DSN")
+        # the home's cluster.env first with --cluster: it is that home's cluster's
+        dsn = args.dsn or (args.cluster and written) or os.environ.get("REACT_METADATA_DSN") \
+            or written
+        if not dsn:
+            stderr.write(f"error: the postgres backend needs --dsn, REACT_METADATA_DSN or "
+                         f"{home / CLUSTER_ENV} (written by scripts/cluster.sh start)\n")
+            return 2
     try:
         catalog = Catalog(home.resolve(), backend, dsn)
         conn = open_reader(catalog, snapshot=args.snapshot)

@@ -43,7 +43,7 @@ def load_base_bundle(store: Store) -> ClipBundle:
     return create_base_model(current_base(store).config)
 
 
-def _location(value: str | None, file: bool) -> tuple[str, str] | None:
+def model_location(value: str | None, file: bool) -> tuple[str, str] | None:
     """(prefix, path) of a model location that names a folder (``local-dir:/path``) or, with
     ``file``, a checkpoint file (as the factory tells one from a hub tag); None for an
     architecture name, a hub tag or no value."""
@@ -59,14 +59,14 @@ def _location(value: str | None, file: bool) -> tuple[str, str] | None:
 def stored_location(value: str | None, home: ReactPaths, *, file: bool = False) -> str | None:
     """A model's ``arch`` (``file`` False) or ``pretrained`` (``file`` True) as the metadata
     stores it: a folder or file under ``home`` relative to its root, anything else unchanged."""
-    found = _location(value, file)
+    found = model_location(value, file)
     return value if found is None else found[0] + home.relative(found[1])
 
 
 def resolved_location(value: str | None, home: ReactPaths, *, file: bool = False) -> str | None:
     """A stored ``arch`` or ``pretrained`` (:func:`stored_location`) made usable again: a
     home-relative folder or file becomes its absolute path under ``home``."""
-    found = _location(value, file)
+    found = model_location(value, file)
     return value if found is None else found[0] + str(home.resolve(found[1]))
 
 

@@ -12,6 +12,7 @@ file per table from the store's first start.
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -225,8 +226,8 @@ def write_parquet_commit(home: Path, commit: str, rows: Rows, *, committed: bool
                 part = "part=" + quote("|".join(str(v) for v in key), safe="")
                 target = folder / table / part / f"{commit}.parquet"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                data = staging.execute(f"SELECT * FROM {table} WHERE {where}", list(key))
-                pq.write_table(data.fetch_arrow_table(), target)
+                data = staging.sql(f"SELECT * FROM {table} WHERE {where}", params=list(key))
+                pq.write_table(data.to_arrow_table(), target)
     finally:
         staging.close()
     (folder / "_commits").mkdir(parents=True, exist_ok=True)
@@ -241,7 +242,7 @@ def write_parquet_seed(home: Path) -> None:
         for table in PARTITIONS:
             target = home / "metadata" / table / "part=_seed" / f"{SEED_COMMIT}.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(staging.execute(f"SELECT * FROM {table}").fetch_arrow_table(), target)
+            pq.write_table(staging.sql(f"SELECT * FROM {table}").to_arrow_table(), target)
     finally:
         staging.close()
     (home / "metadata" / "_commits").mkdir(parents=True, exist_ok=True)
@@ -263,3 +264,18 @@ def tree_digest(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` and the sha256 of its bytes."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def forge_storage_version(path: Path, version: int) -> None:
+    """Make the DuckDB file ``path`` claim storage ``version`` in its main header (the first
+    4096 bytes: a checksum of the rest, ``DUCK``, the version) and fix the checksum: how a
+    file of DuckDB 2.x looks to DuckDB 1.4, which the releases before DuckLake wrote (their
+    default storage version, 999, is newer than any 1.4 reads)."""
+    data = bytearray(path.read_bytes())
+    assert data[8:12] == b"DUCK", f"{path} is not a DuckDB file"
+    data[12:20] = struct.pack("<Q", version)
+    checksum = 5381
+    for (word,) in struct.iter_unpack("<Q", bytes(data[8:4096])):
+        checksum ^= (word * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    data[0:8] = struct.pack("<Q", checksum)
+    path.write_bytes(bytes(data))

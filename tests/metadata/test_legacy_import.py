@@ -17,6 +17,7 @@ from legacy_layout import (
     OLD_SCHEMA,
     ROWS,
     Rows,
+    forge_storage_version,
     old_database,
     table_rows,
     tree_digest,
@@ -29,8 +30,9 @@ from react_assets.metadata.sql import upsert_model
 from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
 from react_assets.domains.settings import RetrievalConfig
-from react_assets.metadata import Store, open_store
+from react_assets.metadata import Catalog, Store, open_store
 from react_assets.metadata import store as store_module
+from react_assets.metadata.legacy import LegacyLayoutError
 from react_assets.retrieve.sets import store_retrieval_set
 
 NEW_COLUMNS = {"models": ("metadata_snapshot",)}  # the lake's columns the old schema lacks
@@ -40,19 +42,20 @@ N_ROWS = sum(len(rows) for rows in ROWS.values())
 @pytest.fixture
 def open_home(request, backend) -> Iterator[Callable[[Path], Store]]:
     """Open a home's store on ``backend`` (the same catalog each time for the same home)."""
-    dsns: dict[Path, str | None] = {}
-    stores: list[Store] = []
+    catalogs: dict[Path, Catalog] = {}
 
     def open_(home: Path) -> Store:
-        if home not in dsns:
-            dsns[home] = (request.getfixturevalue("postgres_server").new_database()
-                          if backend == "postgres" else None)
-        stores.append(open_store(home, backend, dsn=dsns[home]))
-        return stores[-1]
+        if home not in catalogs:
+            dsn = (request.getfixturevalue("postgres_server").new_database()
+                   if backend == "postgres" else None)
+            catalogs[home] = Catalog(home.resolve(), backend, dsn)
+        return open_store(home, backend, dsn=catalogs[home].dsn)
 
     yield open_
+    # close this process's connections to the catalogs (a store that failed to open has one
+    # too), so PostgreSQL sessions don't pile up
     with store_module._instances_lock:
-        for key in [k for k in store_module._instances if k[1] in {s.catalog for s in stores}]:
+        for key in [k for k in store_module._instances if k[1] in catalogs.values()]:
             store_module._instances.pop(key).close()
 
 
@@ -139,6 +142,18 @@ def test_a_parquet_home_imports_each_partitions_newest_committed_file(tmp_path, 
     assert legacy_files(home) == before
 
 
+def test_a_react_duckdb_this_duckdb_cannot_read_fails_with_how_to_rewrite_it(tmp_path, open_home):
+    home = tmp_path / "home"
+    forge_storage_version(write_duckdb_home(home), 999)  # DuckDB 2.x's default storage
+    before = legacy_files(home)
+    with pytest.raises(LegacyLayoutError) as caught:
+        open_home(home)
+    message = str(caught.value)
+    assert "version number 999" in message and "pip install duckdb==2.0.1" in message
+    assert "STORAGE_VERSION 'v1.4.0'" in message and "COPY FROM DATABASE old TO new" in message
+    assert legacy_files(home) == before
+
+
 @pytest.mark.parametrize("layout", ["duckdb", "parquet"])
 def test_a_home_opened_again_is_not_imported_again(tmp_path, open_home, layout):
     home = tmp_path / "home"
@@ -186,3 +201,13 @@ def test_a_home_of_the_domain_keyed_layout_is_upgraded_and_its_models_keep_their
         n_queries=2, stats={})
     assert RetrievalSet.of_domain(store, "shapes").digest == new
     assert model_lineage(store, "react-shapes@old").pair_ids == (1, 2)
+
+
+def test_a_home_with_both_legacy_stores_is_refused_and_nothing_is_imported(tmp_path, open_home):
+    home = tmp_path / "home"
+    write_duckdb_home(home)
+    write_parquet_history(home)
+    before = legacy_files(home)
+    with pytest.raises(LegacyLayoutError, match="both an embedded store"):
+        open_home(home)
+    assert legacy_files(home) == before

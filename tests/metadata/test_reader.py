@@ -20,7 +20,7 @@ from react_assets.metadata.sql import count_pair_integrity, insert_pairs
 from tiny_world import TINY_RUN_CONFIG
 
 from react_assets.corpus.ingest import PAIR_SCHEMA
-from react_assets.metadata import Store, engine, insert_table, open_store
+from react_assets.metadata import Store, engine, insert_table
 
 REPO = Path(__file__).resolve().parents[2]
 COUNTS = ("SELECT (SELECT count(*) FROM pairs) AS pairs, "
@@ -304,12 +304,13 @@ def test_the_script_runs_the_command_with_the_project_environment(store, tmp_pat
     add_pairs(store, "shard-a", [1, 2])
     script = REPO / "scripts" / "metadata.sh"
     env = {"PATH": "/usr/bin:/bin", "REACT_HOME": str(store.catalog.root)}
-    if store.catalog.backend == "postgres":  # the cluster profile: its settings file
+    flags = []
+    if store.catalog.backend == "postgres":  # the cluster profile: the settings file of its home
         cluster = store.catalog.root / "cluster"
         cluster.mkdir(parents=True)
-        (cluster / "cluster.env").write_text(
+        (cluster / "cluster.env").write_text(  # as devtools/cluster.py writes it: unquoted
             f"REACT_PROFILE=cluster\nREACT_METADATA_DSN={store.catalog.dsn}\n")
-    cluster_flag = ["--cluster"] if store.catalog.backend == "postgres" else []
-    result = subprocess.run([str(script), *cluster_flag, "--csv", "SELECT count(*) AS n FROM pairs"],
+        flags = ["--cluster"]
+    result = subprocess.run([str(script), *flags, "--csv", "SELECT count(*) AS n FROM pairs"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout) == (0, "n\n2\n"), result.stderr

@@ -197,21 +197,21 @@ def _check_snapshot(store: Store, snapshot: int) -> None:
     matching its record; each domain at most KEEP sets, each with all its rows."""
     at = {"snap": snapshot}
     with store.connect() as conn:
-        shards = conn.execute(
-            "SELECT p.shard_id, count(*), min(p.pair_id // 100 % 1000), "
-            "max(p.pair_id // 100 % 1000), any_value(s.tar_sha256), any_value(s.n_pairs) "
-            "FROM pairs AT (VERSION => $snap) p "
-            "JOIN shards AT (VERSION => $snap) s USING (shard_id) GROUP BY ALL", at).fetchall()
-        n_shards = conn.execute("SELECT count(*) FROM shards AT (VERSION => $snap)",
-                                at).fetchone()[0]
-        sets = conn.execute(
-            "SELECT s.domain, s.set_digest, s.n_pairs, count(r.pair_id) "
-            "FROM retrieval_sets AT (VERSION => $snap) s "
-            "LEFT JOIN retrievals AT (VERSION => $snap) r USING (set_digest) GROUP BY ALL",
-            at).fetchall()
-        orphans = conn.execute(
-            "SELECT count(*) FROM retrievals AT (VERSION => $snap) WHERE set_digest NOT IN "
-            "(SELECT set_digest FROM retrieval_sets AT (VERSION => $snap))", at).fetchone()[0]
+        def query(sql: str) -> list[tuple]:
+            return conn.execute(
+                "WITH p AS (FROM pairs AT (VERSION => $snap)), "
+                "s AS (FROM shards AT (VERSION => $snap)), "
+                "rs AS (FROM retrieval_sets AT (VERSION => $snap)), "
+                "r AS (FROM retrievals AT (VERSION => $snap)) " + sql, at).fetchall()
+
+        shards = query("SELECT p.shard_id, count(*), min(p.pair_id // 100 % 1000), "
+                       "max(p.pair_id // 100 % 1000), any_value(s.tar_sha256), "
+                       "any_value(s.n_pairs) FROM p JOIN s USING (shard_id) GROUP BY ALL")
+        n_shards = query("SELECT count(*) FROM s")[0][0]
+        sets = query("SELECT rs.domain, rs.set_digest, rs.n_pairs, count(r.pair_id) "
+                     "FROM rs LEFT JOIN r USING (set_digest) GROUP BY ALL")
+        orphans = query("SELECT count(*) FROM r WHERE set_digest NOT IN "
+                        "(SELECT set_digest FROM rs)")[0][0]
     assert len(shards) == n_shards, (snapshot, shards, n_shards)
     for shard_id, n, low, high, tar, n_recorded in shards:
         assert n == n_recorded == N_PAIRS and low == high and tar == f"gen-{low}", (
@@ -258,7 +258,9 @@ def test_concurrent_writers_and_a_reader(store):
         reader.start()
         for process in writers:
             process.start()
-        assert ready.wait(CHILD_TIMEOUT_S), "the reader never finished a read"
+        while not ready.wait(0.2):
+            assert reader.is_alive() and time.monotonic() - started < CHILD_TIMEOUT_S, (
+                f"the reader never finished a read: {errors.get(timeout=5)}")
         go.set()
         for process in writers:
             process.join(CHILD_TIMEOUT_S - (time.monotonic() - started))
