@@ -5,8 +5,9 @@ embedded: metadata in a DuckLake with its catalog in a SQLite file, MLflow in sq
 the run's process, the Dagster instance in DAGSTER_HOME's sqlite (no server anywhere; the demo
 and the test suite's default).
 cluster: metadata in a DuckLake with its catalog on the cluster's PostgreSQL
-(``REACT_METADATA_DSN``; ``react_assets.metadata``), MLflow through its tracking server's HTTP URI, steps on a Dask scheduler's workers, the Dagster instance on
-PostgreSQL (``dagster.cluster.yaml``). ``devtools.cluster`` / ``scripts/cluster.sh`` start those
+(``REACT_METADATA_DSN``; ``react_assets.metadata``), MLflow through its tracking server's HTTP
+URI, steps on a Dask scheduler's workers, the Dagster instance on PostgreSQL
+(``dagster.cluster.yaml``). ``devtools.cluster`` / ``scripts/cluster.sh`` start those
 services and write the settings below into ``REACT_HOME/cluster/cluster.env``.
 """
 
