@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 
 import annotated_types
 import dagster as dg
-from dagster._config.config_type import ConfigScalar, ConfigScalarKind
-from dagster._config.errors import PostProcessingError
 from pydantic import Field
+
+from dagster_project.private_api import ConfigScalar, ConfigScalarKind, PostProcessingError
 
 T = TypeVar("T")
 C = TypeVar("C", bound=dg.Config)

@@ -17,11 +17,14 @@ from typing import Any
 
 import dagster as dg
 import dask.distributed
-from dagster._core.errors import raise_execution_interrupts
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, query_on_dask_worker
+
+from dagster_project.private_api import (
+    DagsterEvent,
+    ExecutionPlan,
+    iterate_with_context,
+    raise_execution_interrupts,
+)
 
 
 class StepArguments:

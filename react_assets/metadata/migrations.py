@@ -77,9 +77,8 @@ def migrate(store) -> list[str]:
 
     engine.prepare(store.catalog)
     wanted = upgrades()
-    with store.connect() as conn:
-        if not set(wanted) - applied(conn) and _has_every_table(conn):
-            return []
+    if store.read(lambda conn: not set(wanted) - applied(conn) and _has_every_table(conn)):
+        return []
     done: list[str] = []
     with _schema_lock(store):
         def create(conn: duckdb.DuckDBPyConnection) -> None:

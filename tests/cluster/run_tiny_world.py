@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+from dagster_project.private_api import ReconstructableRepository
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._config.config_type import ConfigTypeKind
 
 from dagster_project import checks
 from dagster_project.configs import BoundedNumber
 from dagster_project.definitions import ASSET_MODULES, defs
+from dagster_project.private_api import ConfigTypeKind
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).with_name("dagster")
