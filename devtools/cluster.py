@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -139,7 +140,9 @@ class Cluster:
         dagster_home = Path(self.settings()["DAGSTER_HOME"])
         dagster_home.mkdir(parents=True, exist_ok=True)
         shutil.copy(CLUSTER_YAML, dagster_home / "dagster.yaml")
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings().items()))
+        # quoted: REACT_METADATA_DSN has spaces, and clients source this file with bash
+        self.env_file.write_text("".join(f"{k}={shlex.quote(v)}\n"
+                                         for k, v in self.settings().items()))
         self._spawn("dask-scheduler", [_bin("dask"), "scheduler", "--host", "127.0.0.1",
                                        "--port", str(self.ports["dask"]), "--no-dashboard"])
         for i in range(self.n_workers):

@@ -71,10 +71,16 @@ def synonym_counts(store: Store, spec: DomainSpec) -> dict[str, dict[str, int]]:
     corpus captions that contain it as whole words."""
     rows = [{"class_index": i, "name": name}
             for i, cls in enumerate(spec.classes) for name in spec.names_of(cls)]
-    with store.connect() as conn:
-        conn.register("synonyms", pa.Table.from_pylist(rows))
-        found = conn.execute(count_caption_synonyms).fetchall()
-        conn.unregister("synonyms")
+    synonyms = pa.Table.from_pylist(rows)
+
+    def read(conn) -> list[tuple]:
+        conn.register("synonyms", synonyms)
+        try:
+            return conn.execute(count_caption_synonyms).fetchall()
+        finally:
+            conn.unregister("synonyms")
+
+    found = store.read(read)
     counts = {cls: dict.fromkeys(spec.names_of(cls), 0) for cls in spec.classes}
     for class_index, name, n in found:
         counts[spec.classes[class_index]][name] = int(n)

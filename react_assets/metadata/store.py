@@ -45,6 +45,21 @@ def is_conflict(err: BaseException) -> bool:
     return any(phrase in text for phrase in _RETRYABLE)
 
 
+# DuckLake reads a SQLite catalog's table statistics with a join whose two scans each open their
+# own SQLite connection (sqlite_scanner scans a transaction that wrote nothing yet that way), so
+# they share no snapshot: a commit that gives a table its first rows between the two scans shows
+# the table without its column statistics, and DuckLake fails on the NULL with this internal
+# error. Nothing is wrong with the catalog; the same read a moment later is whole.
+_TORN_READ = "calling getvalueinternal on a value that is null"
+_TORN_READ_TRIES = 5
+
+
+def is_torn_read(err: BaseException) -> bool:
+    """Whether ``err`` is DuckLake's read of a SQLite catalog torn by a concurrent commit
+    (worth reading again, a few times: a lasting internal error must still surface)."""
+    return isinstance(err, duckdb.InternalException) and _TORN_READ in str(err).lower()
+
+
 class WriteConflict(RuntimeError):
     """A write that kept conflicting with other writers until its retry bound."""
 
@@ -110,8 +125,13 @@ class Store:
               what: str = "metadata write") -> T:
         """Run ``work(conn)`` in one transaction and commit it; run it again from the start
         when the commit conflicts with another writer's. ``work`` must only touch the
-        metadata through ``conn`` (it may run more than once). Returns what ``work`` returns."""
-        started, attempt = time.monotonic(), 0
+        metadata through ``conn`` (it may run more than once). Returns what ``work`` returns.
+        On a PostgreSQL catalog, writers take turns (:func:`_turn`)."""
+        with _turn(self.catalog, self.retry.timeout_s, what):
+            return self._write(work, what)
+
+    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], T], what: str) -> T:
+        started, attempt, torn_reads = time.monotonic(), 0, 0
         while True:
             with self.connect() as conn:
                 conn.execute("BEGIN TRANSACTION")
@@ -122,10 +142,12 @@ class Store:
                 except BaseException as err:
                     with contextlib.suppress(duckdb.Error):
                         conn.execute("ROLLBACK")
-                    if isinstance(err, duckdb.Error) and not is_conflict(err):
+                    torn = is_torn_read(err) and torn_reads < _TORN_READ_TRIES
+                    if isinstance(err, duckdb.Error) and not (is_conflict(err) or torn):
                         raise type(err)(f"{what} failed in {self.catalog.describe()}: {err}") from err
-                    if not is_conflict(err):
+                    if not (is_conflict(err) or torn):
                         raise
+                    torn_reads += torn
                     attempt += 1
                     if (attempt >= self.retry.max_attempts
                             or time.monotonic() - started > self.retry.timeout_s):
@@ -146,14 +168,27 @@ class Store:
     def fetch(self, statement: Statement, params: dict[str, Any] | None = None
               ) -> list[dict[str, Any]]:
         """Run one query on the newest snapshot and return every row as a dict."""
-        with self.connect() as conn:
-            return query_rows(conn, statement, params)
+        return self.read(lambda conn: query_rows(conn, statement, params))
+
+    def read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work(conn)``, which only reads, and return what it returns; run it again when
+        a concurrent commit tore DuckLake's read of its catalog (:func:`is_torn_read`)."""
+        for attempt in range(1, _TORN_READ_TRIES + 1):
+            with self.connect() as conn:
+                try:
+                    return work(conn)
+                except duckdb.InternalException as err:
+                    if not is_torn_read(err) or attempt == _TORN_READ_TRIES:
+                        raise
+                    log.debug("a read raced a commit (try %d), reading again: %s", attempt, err)
+            time.sleep(self.retry.delay(attempt))
+        raise AssertionError("unreachable")
 
     def snapshot_id(self) -> int:
         """The newest committed snapshot: what a reader sees now, and what ``AT (VERSION =>
         n)`` reads again later."""
-        with self.connect() as conn:
-            return int(conn.execute(f"SELECT id FROM {engine.LAKE}.current_snapshot()").fetchone()[0])
+        return self.read(lambda conn: int(conn.execute(
+            f"SELECT id FROM {engine.LAKE}.current_snapshot()").fetchone()[0]))
 
     def apply_schema(self) -> None:
         """Create what is missing: the tables, then the migrations of older homes
@@ -161,6 +196,46 @@ class Store:
         from react_assets.metadata import migrations
 
         migrations.migrate(self)
+
+
+_WRITE_LOCK_KEY = 0x5245_4143_5457_0001  # the PostgreSQL advisory lock of metadata writes
+_turns = threading.local()
+
+
+@contextlib.contextmanager
+def _turn(catalog: Catalog, timeout_s: float, what: str) -> Iterator[None]:
+    """One write at a time on a PostgreSQL catalog: a session advisory lock on its database,
+    taken before the write's transaction begins and let go after it commits.
+
+    DuckLake lets two transactions that insert into the same table both commit, so two runs
+    writing the same new key at once (the same shard, model, retrieval set) would each add its
+    rows. On a SQLite catalog that cannot happen: a writer whose snapshot another commit made
+    stale is refused ("database is locked") and runs again on the new snapshot. A write made
+    inside another's ``work`` in the same thread goes on in the outer one's turn; a writer
+    killed in its turn ends its session, which frees the lock. Readers never take it."""
+    held = _turns.__dict__.setdefault("catalogs", set())
+    if catalog.backend != "postgres" or catalog in held:
+        yield
+        return
+    import psycopg2  # the cluster profile's PostgreSQL client
+
+    session = psycopg2.connect(catalog.dsn, connect_timeout=30)
+    try:
+        session.autocommit = True
+        with session.cursor() as cursor:
+            cursor.execute("SET lock_timeout = %s", (f"{max(1, int(timeout_s * 1000))}ms",))
+            try:
+                cursor.execute("SELECT pg_advisory_lock(%s)", (_WRITE_LOCK_KEY,))
+            except psycopg2.errors.LockNotAvailable as err:
+                raise WriteConflict(f"{what}: other writers kept {catalog.describe()} for "
+                                    f"over {timeout_s:.0f} s") from err
+        held.add(catalog)
+        try:
+            yield
+        finally:
+            held.discard(catalog)
+    finally:
+        session.close()  # ends the session, and with it the lock
 
 
 def checked(statement: Statement) -> Statement:

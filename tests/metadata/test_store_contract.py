@@ -1,8 +1,9 @@
 """The metadata store's contract, on every backend the profiles use (SQLite and PostgreSQL
 catalogs), each clause through the library functions that rely on it: retrieval sets kept whole
 and retained by rule, evaluations of separate runs kept, concurrent writers with a reader, a
-writer killed mid-transaction, lineage read as of the model's snapshot, upserts, and the bounded
-retry of conflicting commits.
+writer killed mid-transaction, lineage read as of the model's snapshot, upserts (also by writers
+of the same new key at once), the bounded retry of conflicting commits, and reads that a commit
+tore (SQLite catalog) read again.
 
 Child processes are spawned (a fork would copy this process's DuckDB threads mid-flight); each
 opens its own store from the test's catalog.
@@ -14,6 +15,7 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 
@@ -100,8 +102,7 @@ def model_params(model_id: str, digest: str | None, *, snapshot: int | None = No
 
 def rows(store: Store, sql: str, params: list | dict | None = None) -> list[tuple]:
     """A test's own look at the current tables (store-internal SQL)."""
-    with store.connect() as conn:
-        return conn.execute(sql, params or []).fetchall()
+    return store.read(lambda conn: conn.execute(sql, params or []).fetchall())
 
 
 def set_digests(store: Store, domain: str = "shapes") -> list[str]:
@@ -195,23 +196,21 @@ def _writer(catalog: Catalog, writer: int, go, errors) -> None:
 def _check_snapshot(store: Store, snapshot: int) -> None:
     """What a reader must see in any one snapshot: each shard's pairs all of one ingestion,
     matching its record; each domain at most KEEP sets, each with all its rows."""
-    at = {"snap": snapshot}
-    with store.connect() as conn:
-        def query(sql: str) -> list[tuple]:
-            return conn.execute(
-                "WITH p AS (FROM pairs AT (VERSION => $snap)), "
-                "s AS (FROM shards AT (VERSION => $snap)), "
-                "rs AS (FROM retrieval_sets AT (VERSION => $snap)), "
-                "r AS (FROM retrievals AT (VERSION => $snap)) " + sql, at).fetchall()
+    def query(sql: str) -> list[tuple]:
+        return rows(store, "WITH p AS (FROM pairs AT (VERSION => $snap)), "
+                           "s AS (FROM shards AT (VERSION => $snap)), "
+                           "rs AS (FROM retrieval_sets AT (VERSION => $snap)), "
+                           "r AS (FROM retrievals AT (VERSION => $snap)) " + sql,
+                    {"snap": snapshot})
 
-        shards = query("SELECT p.shard_id, count(*), min(p.pair_id // 100 % 1000), "
-                       "max(p.pair_id // 100 % 1000), any_value(s.tar_sha256), "
-                       "any_value(s.n_pairs) FROM p JOIN s USING (shard_id) GROUP BY ALL")
-        n_shards = query("SELECT count(*) FROM s")[0][0]
-        sets = query("SELECT rs.domain, rs.set_digest, rs.n_pairs, count(r.pair_id) "
-                     "FROM rs LEFT JOIN r USING (set_digest) GROUP BY ALL")
-        orphans = query("SELECT count(*) FROM r WHERE set_digest NOT IN "
-                        "(SELECT set_digest FROM rs)")[0][0]
+    shards = query("SELECT p.shard_id, count(*), min(p.pair_id // 100 % 1000), "
+                   "max(p.pair_id // 100 % 1000), any_value(s.tar_sha256), "
+                   "any_value(s.n_pairs) FROM p JOIN s USING (shard_id) GROUP BY ALL")
+    n_shards = query("SELECT count(*) FROM s")[0][0]
+    sets = query("SELECT rs.domain, rs.set_digest, rs.n_pairs, count(r.pair_id) "
+                 "FROM rs LEFT JOIN r USING (set_digest) GROUP BY ALL")
+    orphans = query("SELECT count(*) FROM r WHERE set_digest NOT IN "
+                    "(SELECT set_digest FROM rs)")[0][0]
     assert len(shards) == n_shards, (snapshot, shards, n_shards)
     for shard_id, n, low, high, tar, n_recorded in shards:
         assert n == n_recorded == N_PAIRS and low == high and tar == f"gen-{low}", (
@@ -231,17 +230,19 @@ def _check_snapshot(store: Store, snapshot: int) -> None:
 
 
 def _reader(catalog: Catalog, ready, stop, errors, reads) -> None:
-    """Spawn target: read snapshot after snapshot until ``stop``; any failure is reported."""
+    """Spawn target: read snapshot after snapshot until ``stop``; any failure is reported.
+    Puts the snapshots it read."""
     try:
-        store, n = Store(catalog), 0
+        store, seen = Store(catalog), set()
         while True:
             stopping = stop.is_set()
-            _check_snapshot(store, store.snapshot_id())
-            n += 1
+            snapshot = store.snapshot_id()
+            _check_snapshot(store, snapshot)
+            seen.add(snapshot)
             ready.set()
             if stopping:
                 break
-        reads.put(n)
+        reads.put(sorted(seen))
     except BaseException:
         errors.put(f"reader: {traceback.format_exc()}")
         raise
@@ -276,8 +277,8 @@ def test_concurrent_writers_and_a_reader(store):
         failures.append(errors.get())
     assert not failures, "\n".join(failures)
     assert [p.exitcode for p in [reader, *writers]] == [0] * (N_WRITERS + 1)
-    n_reads = reads.get(timeout=5)
-    assert n_reads >= 2
+    seen = reads.get(timeout=5)
+    assert len(seen) >= 3, f"the reader read only snapshots {seen} while the writers wrote"
 
     last = N_TRANSACTIONS - 1
     for writer in INGESTERS:
@@ -394,18 +395,36 @@ def test_upserts_keep_one_row_per_key(store):
 
 # --- retries ----------------------------------------------------------------------------------
 
-def test_a_real_conflict_is_retried_and_the_loser_runs_again_from_the_start(store):
-    calls = []
+def test_writers_of_the_same_new_keys_at_once_leave_one_row_per_key(store):
+    """Runs that write the same shard or model at the same moment: each later one sees the rows
+    of the earlier ones. (DuckLake lets two transactions that insert into one table both commit;
+    without the store ordering them, each writer of a new key would add its own row.)"""
+    n_writers, rounds = 4, 3
+    start = threading.Barrier(n_writers)
+    errors = []
 
-    def work(conn) -> None:
-        calls.append(1)
-        conn.execute(upsert_shard, shard_params("s", 1, "loser"))
-        if len(calls) == 1:  # another writer commits the same row first
-            store.execute(upsert_shard, shard_params("s", 2, "winner"))
+    def writer(i: int) -> None:
+        try:
+            for r in range(rounds):
+                start.wait(CHILD_TIMEOUT_S)
+                ingest(store, f"same-{r}", [10 * r + j for j in range(3)], tar_sha256=f"w{i}")
+                store.execute(upsert_model, model_params(f"m@{r}", None, checkpoint=f"/w{i}"))
+        except BaseException as err:
+            errors.append(err)
+            start.abort()
 
-    store.write(work, what="contended write")
-    assert len(calls) == 2
-    assert rows(store, "SELECT n_pairs, tar_sha256 FROM shards") == [(1, "loser")]
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(n_writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(CHILD_TIMEOUT_S)
+    assert not errors, errors
+    assert rows(store, "SELECT shard_id, count(*) FROM shards GROUP BY ALL ORDER BY 1") == [
+        (f"same-{r}", 1) for r in range(rounds)]
+    assert rows(store, "SELECT shard_id, count(*), count(DISTINCT pair_id) FROM pairs "
+                       "GROUP BY ALL ORDER BY 1") == [(f"same-{r}", 3, 3) for r in range(rounds)]
+    assert rows(store, "SELECT model_id, count(*) FROM models GROUP BY ALL ORDER BY 1") == [
+        (f"m@{r}", 1) for r in range(rounds)]
 
 
 def test_conflicts_are_retried_up_to_the_bound_then_write_conflict(store):
@@ -436,6 +455,44 @@ def test_conflicts_are_retried_up_to_the_bound_then_write_conflict(store):
     assert rows(store, "SELECT shard_id FROM shards") == [("done",)]
 
 
+def hold_the_catalog(store: Store):
+    """Another writer in the middle of its commit, holding the catalog for as long as the test
+    likes: PostgreSQL's write turn, or SQLite's write lock. Returns the function that ends it."""
+    if store.catalog.backend == "postgres":
+        import psycopg2
+
+        from react_assets.metadata.store import _WRITE_LOCK_KEY
+
+        session = psycopg2.connect(store.catalog.dsn)
+        session.autocommit = True
+        session.cursor().execute("SELECT pg_advisory_lock(%s)", (_WRITE_LOCK_KEY,))
+        return session.close
+    from react_assets.metadata.engine import extension_directory
+
+    holder = duckdb.connect(config={"extension_directory": str(extension_directory()),
+                                    "autoinstall_known_extensions": False,
+                                    "autoload_known_extensions": True})
+    holder.execute(f"ATTACH '{store.catalog.sqlite_path}' AS m (TYPE sqlite)")
+    holder.execute("BEGIN TRANSACTION")
+    holder.execute("INSERT INTO m.ducklake_metadata VALUES ('held', 'by a test', NULL, NULL)")
+    return lambda: (holder.execute("ROLLBACK"), holder.close())
+
+
+def test_a_write_held_up_by_another_gives_up_after_the_bound_and_then_goes_through(store):
+    bounded = Store(store.catalog, retry=RetryPolicy(max_attempts=4, timeout_s=1.0,
+                                                     base_delay_s=0.05, max_delay_s=0.2))
+    release = hold_the_catalog(store)
+    started = time.monotonic()
+    try:
+        with pytest.raises(WriteConflict):
+            bounded.execute(upsert_shard, shard_params("s", 1, "x"))
+    finally:
+        release()
+    assert time.monotonic() - started < 30
+    bounded.execute(upsert_shard, shard_params("s", 1, "x"))
+    assert rows(store, "SELECT shard_id FROM shards") == [("s",)]
+
+
 @pytest.mark.parametrize("error", [ValueError("bad input"), duckdb.ConstraintException("bad row")],
                          ids=["python", "duckdb"])
 def test_an_error_that_is_no_conflict_is_raised_at_once(store, error):
@@ -450,3 +507,77 @@ def test_an_error_that_is_no_conflict_is_raised_at_once(store, error):
         store.write(broken)
     assert len(calls) == 1
     assert rows(store, "SELECT count(*) FROM shards") == [(0,)]
+
+
+# --- reads torn by a commit (SQLite catalog) --------------------------------------------------
+
+TORN = "INTERNAL Error: Calling GetValueInternal on a value that is NULL"
+
+
+def test_a_torn_read_is_read_again_and_another_internal_error_is_not(store):
+    calls = []
+
+    def torn_once(conn) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise duckdb.InternalException(TORN)
+        return conn.execute("SELECT count(*) FROM shards").fetchone()[0]
+
+    assert store.read(torn_once) == 0 and len(calls) == 2
+    calls.clear()
+    store.write(lambda conn: (torn_once(conn), conn.execute(
+        upsert_shard, shard_params("s", 1, "x"))))
+    assert len(calls) == 2 and rows(store, "SELECT shard_id FROM shards") == [("s",)]
+
+    def broken(conn) -> None:
+        calls.append(1)
+        raise duckdb.InternalException("INTERNAL Error: something else")
+
+    calls.clear()
+    with pytest.raises(duckdb.InternalException, match="something else"):
+        store.read(broken)
+    with pytest.raises(duckdb.InternalException, match="something else"):
+        store.write(broken)
+    assert len(calls) == 2
+
+
+def test_a_sqlite_catalog_read_torn_by_a_tables_first_rows_is_read_again(tmp_path,
+                                                                          monkeypatch):
+    """The race itself, made to order: DuckLake's statistics join reads the catalog's table
+    statistics after a commit gave ``retrievals`` its first rows, and its column statistics
+    before (SQLite catalog only: each scan has its own SQLite connection). Read again, whole."""
+    from react_assets.metadata import open_store
+    from react_assets.metadata import store as store_module
+    from react_assets.metadata.engine import extension_directory
+
+    store = open_store(tmp_path / "home")
+    ingest(store, "a", [1, 2])
+    catalog = duckdb.connect(config={"extension_directory": str(extension_directory()),
+                                     "autoinstall_known_extensions": False,
+                                     "autoload_known_extensions": True})
+    catalog.execute(f"ATTACH '{store.catalog.sqlite_path}' AS m (TYPE sqlite)")
+    table_id = catalog.execute("SELECT table_id FROM m.ducklake_table WHERE "
+                               "table_name = 'retrievals' AND end_snapshot IS NULL").fetchone()[0]
+
+    def tear() -> None:
+        catalog.execute("INSERT INTO m.ducklake_table_stats VALUES (?, 4, 4, 100)", [table_id])
+
+    def mend(seconds: float) -> None:
+        catalog.execute("DELETE FROM m.ducklake_table_stats WHERE table_id = ?", [table_id])
+
+    tear()
+    with pytest.raises(duckdb.InternalException, match="GetValueInternal"):
+        with store.connect() as conn:  # the unguarded read fails ...
+            conn.execute("SELECT count(*) FROM pairs").fetchall()
+    monkeypatch.setattr(store_module.time, "sleep", mend)  # ... the commit lands meanwhile
+    assert store.fetch(select_shard_pair_ids, {"shard_id": "a"}) == [
+        {"pair_id": 1}, {"pair_id": 2}]
+    tear()
+    ingest(store, "b", [3])
+    tear()
+    monkeypatch.setattr(store_module.time, "sleep", lambda seconds: None)
+    with pytest.raises(duckdb.InternalException, match="GetValueInternal"):
+        store.fetch(select_shard_pair_ids, {"shard_id": "a"})  # a lasting one surfaces
+    mend(0)
+    assert rows(store, "SELECT shard_id, count(*) FROM pairs GROUP BY ALL ORDER BY 1") == [
+        ("a", 2), ("b", 1)]
