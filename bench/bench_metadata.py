@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -160,10 +161,16 @@ def lake_writer(root: str, shards: list[int], shard_rows: int, go: str, out: str
                                      "making_batches_s": making_s}))
 
 
+def file_connection(path: str) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(path)
+    conn.execute("SET enable_progress_bar = false")  # no bars on stderr for statements over 2 s
+    return conn
+
+
 def file_writer(path: str, shards: list[int], shard_rows: int, go: str, out: str) -> None:
     """Write ``shards`` into the DuckDB file ``path``, one transaction each (the same
     statement and batches as the lake's writers)."""
-    conn = duckdb.connect(path)
+    conn = file_connection(path)
     for statement in SCHEMA:
         conn.execute(statement)
     base = template(shard_rows)
@@ -257,6 +264,13 @@ def retrieval_rows(rows: int, n_pairs: int, seed: int = 1) -> pa.Table:
     })
 
 
+def bound(statement: str, params: dict) -> dict:
+    """``params`` and NULL for every other ``$name`` that ``statement`` binds (a nullable
+    column added since, which the bench does not fill)."""
+    names = set(re.findall(r"\$([A-Za-z_]\w*)", re.sub(r"--[^\n]*", "", statement)))
+    return {**{name: None for name in names}, **params}
+
+
 def model_row(digest: str | None, snapshot: int | None) -> dict:
     return {"model_id": MODEL_ID, "parent_model_id": BASE_ID, "kind": "gated-image",
             "domain": DOMAIN, "arch": "react-tiny", "pretrained": None, "checkpoint": "/bench",
@@ -279,7 +293,7 @@ def lake_queries(root: Path, rows: int, n_shards: int, shard_rows: int, n_pairs:
         store, domain=DOMAIN, rows=retrieval_rows(rows, n_pairs),
         config=RetrievalConfig(k_per_query=10), base_model_id=BASE_ID, n_queries=n_pairs // 10,
         stats={"bench": True})
-    store.execute(upsert_model, model_row(digest, store.snapshot_id()))
+    store.execute(upsert_model, bound(upsert_model, model_row(digest, store.snapshot_id())))
     lineage, found = timed(lambda: model_lineage(store, MODEL_ID), repeats)
     assert len(found.pair_ids) == n_pairs and found.shards, "the lineage lost pairs"
     lineage["pairs"], lineage["shards"] = len(found.pair_ids), len(found.shards)
@@ -300,7 +314,7 @@ def lake_queries(root: Path, rows: int, n_shards: int, shard_rows: int, n_pairs:
         def work(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(delete_shard_pairs, {"shard_id": shard_name(shard)})
             insert_table(conn, insert_pairs, batch)
-            conn.execute(upsert_shard, replace_params(shard))
+            conn.execute(upsert_shard, bound(upsert_shard, replace_params(shard)))
         store.write(work, what="bench replace")
     replaced = replacements(replace, n_shards)
     with store.connect() as conn:
@@ -323,17 +337,17 @@ def replacements(replace: Callable[[int], None], n_shards: int) -> dict:
 def file_queries(path: Path, rows: int, n_shards: int, shard_rows: int, n_pairs: int,
                  repeats: int, scratch: Path) -> dict:
     """The same figures on the DuckDB file, and what a second process gets while it is open."""
-    conn = duckdb.connect(str(path))
+    conn = file_connection(str(path))
     digest = "bench-set"
     conn.execute("BEGIN TRANSACTION")
     retrievals = retrieval_rows(rows, n_pairs)
     insert_table(conn, insert_retrievals, retrievals.append_column(
         "set_digest", pa.array([digest] * n_pairs)))
-    conn.execute(upsert_retrieval_set, {
+    conn.execute(upsert_retrieval_set, bound(upsert_retrieval_set, {
         "set_digest": digest, "domain": DOMAIN, "model_id": BASE_ID, "mode": "text-to-image",
         "k_per_query": 10, "settings": "{}", "n_queries": n_pairs // 10, "n_pairs": n_pairs,
-        "pairs_digest": "bench", "stats": "{}"})
-    conn.execute(upsert_model, model_row(digest, None))
+        "pairs_digest": "bench", "stats": "{}"}))
+    conn.execute(upsert_model, bound(upsert_model, model_row(digest, None)))
     conn.execute("COMMIT")
 
     def lineage() -> list:
@@ -349,7 +363,7 @@ def file_queries(path: Path, rows: int, n_shards: int, shard_rows: int, n_pairs:
         conn.execute("BEGIN TRANSACTION")
         conn.execute(delete_shard_pairs, {"shard_id": shard_name(shard)})
         insert_table(conn, insert_pairs, shard_batch(base, shard))
-        conn.execute(upsert_shard, replace_params(shard))
+        conn.execute(upsert_shard, bound(upsert_shard, replace_params(shard)))
         conn.execute("COMMIT")
     replaced = replacements(replace, n_shards)
 
@@ -404,6 +418,8 @@ def machine() -> dict:
     except (OSError, StopIteration, IndexError):
         pass
     with duckdb.connect(config={"extension_directory": str(engine.extension_directory())}) as c:
+        for name in ("ducklake", "sqlite"):
+            c.execute(f"LOAD {name}")
         info["extensions"] = dict(c.execute(
             "SELECT extension_name, extension_version FROM duckdb_extensions() "
             "WHERE extension_name IN ('ducklake', 'sqlite_scanner', 'parquet')").fetchall())

@@ -67,3 +67,33 @@ def test_faiss_bench_compares_the_simd_levels_of_the_wheel(tmp_path):
         assert set(report["speedup_over_first_level"]) == set(levels[1:])
     recalls = [figures["recall_at_10_ivf_sq8"] for figures in report["levels"].values()]
     assert min(recalls) > 0.5 and max(recalls) - min(recalls) < 0.05  # kernels, not results
+
+
+def test_metadata_bench_reports_every_figure_of_both_stores(tmp_path):
+    import bench_metadata
+
+    out = tmp_path / "metadata.json"
+    bench_metadata.main(["--rows", "6000", "--shard-rows", "500", "--lineage-pairs", "300",
+                         "--repeats", "2", "--workdir", str(tmp_path), "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["command"].startswith("python bench/bench_metadata.py --rows 6000")
+    assert report["date"] and report["machine"]["cores"] >= 1 and report["shards"] == 12
+    lake, file = report["ducklake"], report["duckdb_file"]
+    for ingest in (lake["ingest_1_writer"], lake["ingest_4_writers"], file["ingest_1_writer"]):
+        assert ingest["rows"] == 6000 and ingest["rows_per_s"] > 0 and ingest["wall_s"] > 0
+    assert lake["ingest_4_writers"]["writers"] == 4
+    assert len(lake["ingest_4_writers"]["writer_wall_s"]) == 4
+    assert lake["lineage_model_lineage"]["pairs"] == 300
+    for store in (lake, file):
+        for figure in ("lineage_statement", "count_by_shard", "replace_shard"):
+            assert store[figure]["median_s"] > 0, figure
+        assert store["disk"]["bytes"] > 0
+    assert lake["disk"]["data_files"] >= 12 and lake["disk"]["catalog_bytes"] > 0
+    # a DuckDB file has one writing process: a second one cannot even read it meanwhile
+    assert file["ingest_4_writers"]["possible"] is False
+    for attempt in file["second_process_while_open"].values():
+        assert not attempt["opened"] and "lock" in attempt["error"].lower()
+    ratios = report["ratios_ducklake_over_duckdb_file"]
+    assert len(ratios) == 6 and all(r > 0 for r in ratios.values())
+    assert report["ratios_ducklake"]["ingest_rows_per_s_4_writers_over_1"] > 0
+    assert not list(tmp_path.glob("bench-metadata-*"))  # the stores are removed

@@ -1,7 +1,7 @@
 """Query a home's metadata read-only, while runs write it.
 
-    python -m react_assets.metadata.read [--home DIR] [--backend sqlite|postgres --dsn DSN]
-        [--snapshot N | --snapshots] [--csv | --json] [--max-rows N] [SQL ...]
+    python -m react_assets.metadata.read [--home DIR] [--cluster | --backend sqlite|postgres
+        --dsn DSN] [--snapshot N | --snapshots] [--csv | --json] [--max-rows N] [SQL ...]
 
 The lake is attached ``READ_ONLY``: every statement that would change it is refused ("attached
 in read-only mode"), and a reader never takes a lock a writer waits for (the SQLite catalog runs
@@ -9,7 +9,9 @@ in WAL mode, PostgreSQL reads its own MVCC snapshot). Each statement reads the n
 snapshot, or the one ``--snapshot N`` names (``--snapshots`` lists them). With no SQL arguments
 the statements come from stdin: one a line, or several on a line separated by ``;``; a line that
 leaves a statement unfinished (an open parenthesis or quote, a trailing keyword) goes on on the
-next line. On a terminal that is a prompt with a few dot commands (``.help``).
+next line, and so does one that continues a complete statement when both are there at once (a
+file). On a terminal it is a prompt, where (as in DuckDB's CLI) ``;`` ends a statement, with a few dot
+commands (``.help``).
 
 ``scripts/metadata.sh`` runs it with the project's environment; :func:`main` is the only place
 that reads environment variables (REACT_HOME, REACT_PROFILE, REACT_METADATA_DSN, for defaults).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
 import json
 import os
 import select
@@ -35,17 +38,17 @@ import duckdb
 
 from react_assets.metadata import engine
 from react_assets.metadata.engine import BACKENDS, LAKE, Catalog
-from react_assets.metadata.store import is_conflict
+from react_assets.metadata.store import is_conflict, is_torn_read
 
 FORMATS = ("table", "csv", "json")
-READ_TRIES = 5  # a read that meets a catalog being checkpointed ("database is locked") is retried
+READ_TRIES = 5  # tries of a read that meets the catalog locked, or torn by a commit
 
 SNAPSHOTS_SQL = (f"SELECT snapshot_id, snapshot_time, schema_version, changes, author, "
                  f"commit_message FROM {LAKE}.snapshots() ORDER BY snapshot_id")
 TABLES_SQL = (f"SELECT table_name AS \"table\", file_count AS files, file_size_bytes AS bytes "
               f"FROM {LAKE}.table_info() ORDER BY table_name")
 HELP = """\
-SQL statements end at the end of the line or at ';'. Dot commands:
+End SQL statements with ';' (a statement may span lines). Dot commands:
   .tables       the lake's tables
   .snapshots    the committed snapshots (query one: --snapshot N, or FROM t AT (VERSION => N))
   .help         this text
@@ -68,53 +71,47 @@ def open_reader(catalog: Catalog, *, snapshot: int | None = None) -> duckdb.Duck
         raise ReadError(str(err)) from err
 
 
-def fetch(conn: duckdb.DuckDBPyConnection, sql: str
-          ) -> tuple[list[str], list[tuple], duckdb.DuckDBPyRelation | None]:
-    """Run one statement; return its columns, rows and (for a query) an in-memory relation of
-    the rows for display. A statement without a result gives ``([], [], None)``."""
-    for attempt in range(READ_TRIES):
-        try:
-            relation = conn.sql(sql)
-            if relation is None:
-                return [], [], None
-            table = relation.fetch_arrow_table()
-            shown = conn.from_arrow(table)
-            return list(relation.columns), shown.fetchall(), shown
-        except duckdb.Error as err:
-            if not is_conflict(err) or attempt == READ_TRIES - 1:
-                raise
-            time.sleep(0.05 * 2 ** attempt)
-    raise AssertionError("unreachable")
+BATCH_ROWS = 10_000  # rows fetched at a time for CSV and JSON (a large result streams out)
 
 
 def _plain(value: object) -> object:
-    """A value as JSON or CSV writes it: lists and structs as JSON, times as ISO text."""
+    """A value as CSV writes it: lists, maps and structs as JSON."""
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str)
     return value
 
 
-def write_result(columns: list[str], rows: list[tuple], shown: duckdb.DuckDBPyRelation | None,
-                 out: TextIO, fmt: str = "table", max_rows: int = 100,
-                 width: int | None = None) -> None:
-    """Print one statement's rows to ``out``: an aligned table (at most ``max_rows`` rows, 0:
-    all), CSV with a header, or one JSON array of objects on one line."""
-    if shown is None:
-        return
-    if fmt == "table":
-        with contextlib.redirect_stdout(out):
-            shown.show(max_rows=max_rows or max(len(rows), 1),
-                       max_width=width or 100_000, max_col_width=width or 100_000)
-    elif fmt == "csv":
+def render_table(relation: duckdb.DuckDBPyRelation, max_rows: int = 100,
+                 width: int | None = None) -> str:
+    """Run the query ``relation``; its rows as an aligned table (at most ``max_rows`` rows, the
+    middle elided; 0: all), ``width`` characters wide at most (None: as wide as it takes)."""
+    rendered = io.StringIO()
+    with contextlib.redirect_stdout(rendered):
+        relation.show(max_rows=max_rows or 2**62, max_width=width or 100_000,
+                      max_col_width=width or 100_000)
+    return rendered.getvalue()
+
+
+def write_rows(relation: duckdb.DuckDBPyRelation, out: TextIO, fmt: str) -> None:
+    """Print the rows of the executed query ``relation``, ``BATCH_ROWS`` at a time: CSV with a
+    header, or (``json``) one JSON array of row objects on one line."""
+    columns = list(relation.columns)
+    if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([_plain(v) for v in row] for row in rows)
+        while rows := relation.fetchmany(BATCH_ROWS):
+            writer.writerows([_plain(v) for v in row] for row in rows)
     elif fmt == "json":
-        out.write(json.dumps([dict(zip(columns, row, strict=True)) for row in rows],
-                             default=str) + "\n")
+        out.write("[")
+        first = True
+        while rows := relation.fetchmany(BATCH_ROWS):
+            for row in rows:
+                out.write(("" if first else ", ") + json.dumps(
+                    dict(zip(columns, row, strict=True)), default=str))
+                first = False
+        out.write("]\n")
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-    out.flush()
 
 
 def snapshots(conn: duckdb.DuckDBPyConnection) -> str:
@@ -140,24 +137,50 @@ class Session:
     def __init__(self, conn: duckdb.DuckDBPyConnection, out: TextIO, err: TextIO, *,
                  fmt: str = "table", max_rows: int = 100, width: int | None = None) -> None:
         self.conn, self.out, self.err = conn, out, err
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         self.fmt, self.max_rows, self.width = fmt, max_rows, width
         self.failures = 0
 
     def run(self, sql: str) -> bool:
-        """Run one statement and print its result, or the error; whether it succeeded."""
+        """Run one statement and print its result, or the error; whether it succeeded. A
+        statement that meets the catalog locked for a moment (a WAL checkpoint), or whose read
+        of a SQLite catalog a commit tore (``store.is_torn_read``), is run again, up to
+        READ_TRIES times, before anything is printed."""
+        for attempt in range(READ_TRIES):
+            try:
+                relation = self.conn.sql(sql)
+                if relation is None:  # a statement without rows (SET, a refused write...)
+                    return True
+                if self.fmt == "table":
+                    table = render_table(relation, self.max_rows, self.width)
+                else:
+                    relation.execute()
+                break
+            except duckdb.Error as error:
+                if (is_conflict(error) or is_torn_read(error)) and attempt < READ_TRIES - 1:
+                    time.sleep(0.05 * 2 ** attempt)
+                    continue
+                return self._failed(error)
         try:
-            columns, rows, shown = fetch(self.conn, sql)
+            if self.fmt == "table":
+                self.out.write(table)
+            else:
+                write_rows(relation, self.out, self.fmt)
         except duckdb.Error as error:
-            self.failures += 1
-            message = str(error)
-            if "read-only mode" in message:
-                message += ("\n(this command reads the metadata read-only; the pipeline's runs "
-                            "are its writers)")
-            self.err.write(f"Error: {message}\n")
-            self.err.flush()
-            return False
-        write_result(columns, rows, shown, self.out, self.fmt, self.max_rows, self.width)
+            return self._failed(error)
+        self.out.flush()
         return True
+
+    def _failed(self, error: duckdb.Error) -> bool:
+        self.failures += 1
+        message = str(error)
+        if "read-only mode" in message:
+            message += ("\n(this command reads the metadata read-only; the pipeline's runs are "
+                        "its writers)")
+        self.err.write(f"Error: {message}\n")
+        self.err.flush()
+        return False
 
     def run_text(self, text: str) -> bool:
         """Run every statement of ``text`` in order, stopping at the first that fails."""
@@ -185,9 +208,10 @@ class Session:
     def repl(self, source: LineSource, prompt: str = "") -> None:
         """Run the statements of ``source``'s lines until its end (see the module docstring).
 
-        A statement ends at ``;`` at the end of a line, or with a line that completes it; when
-        ``source`` can tell that more input is there already (a file), a following line that
-        continues it as one statement (``FROM t`` after ``SELECT a``) is joined to it first.
+        A statement ends at ``;`` at the end of a line, at a next line that does not continue
+        it, and, from a stream, at a line that completes it when no next line is there within
+        LOOKAHEAD_S (a file's next line is there at once: ``FROM t`` after ``SELECT a`` joins
+        it). A terminal cannot be peeked at: there, as in DuckDB's own CLI, ``;`` ends it.
         """
         buffer = ""
         more = " " * max(len(prompt) - 5, 0) + "...> " if prompt else ""
@@ -213,7 +237,7 @@ class Session:
                     return
                 continue
             buffer += line if line.endswith("\n") else line + "\n"
-            if ends_statement(buffer) or (not source.peeks and not unfinished(buffer)):
+            if ends_statement(buffer):
                 buffer = self._run_buffer(buffer)
 
     def _run_buffer(self, buffer: str) -> str:
@@ -230,8 +254,6 @@ class LineSource:
     """Lines of a text stream as they arrive, no prompt. ``read(prompt, wait)`` gives the next
     line, None at the end, or NOTHING_YET when ``wait`` seconds passed without a whole line
     (a pipe fed slowly is answered line by line; a file's lines are all there at once)."""
-
-    peeks = True
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -259,10 +281,8 @@ class LineSource:
 
 class TerminalLines:
     """Lines typed at a terminal after a prompt, with readline's editing and history when it is
-    there; Ctrl-D ends. A terminal cannot say whether a next line is coming: a line that
-    completes a statement runs it."""
-
-    peeks = False
+    there; Ctrl-D ends. A terminal cannot say whether a next line is coming, so a statement
+    runs at its ``;``."""
 
     def __init__(self, read_line: Callable[[str], str] = input) -> None:
         with contextlib.suppress(ImportError):

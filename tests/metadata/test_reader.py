@@ -1,12 +1,14 @@
 """The read-only metadata command, ``python -m react_assets.metadata.read``, on both catalogs:
 its output, its refusal of writes, snapshots, statements from stdin, and readers that stay open
-through a whole ingestion and retrieval of the tiny world without failing or slowing a run.
+through a whole ingestion and retrieval of the tiny world while every run succeeds.
 
 The command runs as a subprocess, as a user runs it (``scripts/metadata.sh``)."""
 
 from __future__ import annotations
 
+import io
 import json
+import shlex
 import subprocess
 import sys
 import threading
@@ -21,6 +23,7 @@ from tiny_world import TINY_RUN_CONFIG
 
 from react_assets.corpus.ingest import PAIR_SCHEMA
 from react_assets.metadata import Store, engine, insert_table
+from react_assets.metadata import read as read_module
 
 REPO = Path(__file__).resolve().parents[2]
 COUNTS = ("SELECT (SELECT count(*) FROM pairs) AS pairs, "
@@ -142,6 +145,32 @@ def test_statements_from_stdin_one_a_line_or_separated_and_spread_over_lines(sto
     assert tables["pairs"]["files"] == 1 and tables["pairs"]["bytes"] > 0 and "models" in tables
     assert outputs[4:] == [[{"s": "x;y"}], [{"d": 4}]]
     assert result.returncode == 1 and 'syntax error at or near "SELEC"' in result.stderr
+
+
+def test_at_a_terminal_a_statement_runs_at_its_semicolon_and_ctrl_c_drops_one(store):
+    add_pairs(store, "shard-a", [1, 2, 3])
+    typed = iter(["SELECT count(*) AS n", "FROM pairs;", "SELECT (1,", KeyboardInterrupt,
+                  "SELECT 7 AS seven;", ".quit", "SELECT 8;"])
+    prompts = []
+
+    def typing(prompt: str) -> str:
+        prompts.append(prompt)
+        line = next(typed)
+        if line is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        return line
+
+    out, err = io.StringIO(), io.StringIO()
+    conn = read_module.open_reader(store.catalog)  # in the process that writes: no harm done
+    try:
+        session = read_module.Session(conn, out, err, fmt="csv")
+        session.repl(read_module.TerminalLines(typing), prompt="lake> ")
+    finally:
+        conn.close()
+    assert out.getvalue() == "n\n3\nseven\n7\n"  # the first statement spans two lines
+    assert prompts == ["lake> ", " ...> ", "lake> ", " ...> ", "lake> ", "lake> "]
+    assert err.getvalue() == "^C\n" and session.failures == 0
+    add_pairs(store, "shard-b", [4])  # the writer of this process goes on
 
 
 def test_a_home_without_metadata_fails_saying_so(tmp_path):
@@ -308,8 +337,8 @@ def test_the_script_runs_the_command_with_the_project_environment(store, tmp_pat
     if store.catalog.backend == "postgres":  # the cluster profile: the settings file of its home
         cluster = store.catalog.root / "cluster"
         cluster.mkdir(parents=True)
-        (cluster / "cluster.env").write_text(  # as devtools/cluster.py writes it: unquoted
-            f"REACT_PROFILE=cluster\nREACT_METADATA_DSN={store.catalog.dsn}\n")
+        (cluster / "cluster.env").write_text(  # as devtools/cluster.py writes it
+            f"REACT_PROFILE=cluster\nREACT_METADATA_DSN={shlex.quote(store.catalog.dsn)}\n")
         flags = ["--cluster"]
     result = subprocess.run([str(script), *flags, "--csv", "SELECT count(*) AS n FROM pairs"],
                             env=env, capture_output=True, text=True, timeout=120)
