@@ -30,6 +30,7 @@ from react_assets.metadata.sql import select_shard_pairs
 from shard_factory import png_bytes, write_shard
 
 from react_assets.corpus.ingest import IngestConfig, IngestReport, ingest_shard
+from react_assets.corpus.members import member_offsets
 from react_assets.corpus.shards import (
     ShardFileError,
     ShardReadStats,
@@ -41,7 +42,7 @@ from react_assets.metadata import Store
 LIMITS = IngestConfig(max_image_pixels=256 * 256, max_member_bytes=64 * 1024,
                       max_caption_chars=300, workers=1,
                       allow_replace=True)  # examples share one store and one shard id
-REASONS = {"unsafe_member_path", "oversized_member", "duplicate_member", "unreadable_member",
+REASONS = {"unsafe_member_path", "oversized_member", "unreadable_member", "dotted_key",
            "missing_image", "missing_caption", "caption_not_utf8", "empty_caption",
            "caption_too_long", "undecodable_image", "oversized_image", "duplicate_key",
            "truncated_archive", "truncated_sample", "missing_from_tar"}
@@ -200,6 +201,12 @@ def check_ingested(store: Store, shard: Path, shard_id: str, report: IngestRepor
         for name, data in read_members(shard, {r["image_member"] for r in rows},
                                        max_member_bytes=LIMITS.max_member_bytes):
             images.setdefault(name, data)
+    # Later stages locate members by member_offsets: the same bytes, whatever the damage.
+    names = [r["image_member"] for r in rows]
+    with open(shard, "rb") as handle:
+        for name, (offset, size) in zip(names, member_offsets(shard, names), strict=True):
+            handle.seek(offset)
+            assert handle.read(size) == images[name], name
     for row in rows:
         data = images[row["image_member"]]
         assert hashlib.sha256(data).hexdigest() == row["image_sha256"]

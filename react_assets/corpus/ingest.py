@@ -9,17 +9,20 @@ one transaction, so it never duplicates them and a failure leaves the previous r
 re-ingestion that would change the tar or lose pairs needs ``allow_replace``.
 
 Captions are stored byte-exact (decoded UTF-8, whitespace kept); a caption that is only
-whitespace is skipped as ``empty_caption``.
+whitespace is skipped as ``empty_caption``. Every copy of a key the tar holds more than once is
+skipped as ``duplicate_key`` (the rule of :mod:`react_assets.corpus.members`, which later stages
+locate members with). A sample whose image or caption is only in a member whose key has a dot
+(``a.b.jpg`` is key ``a``, extension ``b.jpg``, as webdataset reads it) is skipped as
+``dotted_key``. An image must decode into RGB by :func:`react_assets.files.images.to_rgb`, as
+every later stage decodes it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import time
-import warnings
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from PIL import Image
 from tqdm import tqdm
 
 from react_assets.corpus.identity import check_replacement, read_sidecar
+from react_assets.corpus.members import dotted_key_detail, duplicate_key_detail
 from react_assets.corpus.shards import (
     IMAGE_EXTENSIONS,
     RawSample,
@@ -41,6 +44,7 @@ from react_assets.corpus.shards import (
     shard_file_problem,
 )
 from react_assets.files.hashing import file_sha256
+from react_assets.files.images import ImageDecodeError, ImageTooLargeError, open_image, to_rgb
 from react_assets.metadata import Store, insert_table
 from react_assets.metadata.sql import (
     delete_shard_pairs,
@@ -118,9 +122,12 @@ def validate_sample(
         return raw.problems[0]
     images = [ext for ext in IMAGE_EXTENSIONS if ext in raw.members]
     if not images:
-        return "missing_image", f"{raw.key}: no .jpg/.jpeg/.png/.webp member"
+        dotted = dotted_key_detail(raw.key, raw.ignored, IMAGE_EXTENSIONS, "image")
+        return ("dotted_key", dotted) if dotted else (
+            "missing_image", f"{raw.key}: no .jpg/.jpeg/.png/.webp member")
     if "txt" not in raw.members:
-        return "missing_caption", f"{raw.key}: no .txt member"
+        dotted = dotted_key_detail(raw.key, raw.ignored, ("txt",), "caption")
+        return ("dotted_key", dotted) if dotted else ("missing_caption", f"{raw.key}: no .txt member")
     try:
         caption = raw.members["txt"].decode("utf-8")  # byte-exact: whitespace is kept
     except UnicodeDecodeError as err:
@@ -130,8 +137,8 @@ def validate_sample(
     if len(caption) > config.max_caption_chars:
         return "caption_too_long", f"{raw.key}.txt has {len(caption)} > {config.max_caption_chars} chars"
     data = raw.members[images[0]]
-    checked = _check_image(data, config.max_image_pixels)
-    if isinstance(checked, tuple) and isinstance(checked[0], str):
+    checked = _check_image(data, raw.member_names[images[0]], config.max_image_pixels)
+    if isinstance(checked[0], str):
         return checked  # type: ignore[return-value]
     width, height = checked
     meta = _parse_meta(raw.members.get("json"))
@@ -149,25 +156,22 @@ def validate_sample(
     )
 
 
-def _check_image(data: bytes, max_pixels: int) -> tuple[int, int] | tuple[str, str]:
-    """Decode the image fully (size checked before decoding); (w, h) or (reason, detail)."""
+def _check_image(data: bytes, member: str, max_pixels: int) -> tuple[int, int] | tuple[str, str]:
+    """Decode the image fully (size checked before decoding) and into RGB as later stages do;
+    (w, h) or (reason, detail naming ``member``)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # Only the layout's formats: Pillow sniffs content, and a .png holding a DDS, SPIDER
-            # or EPS file would reach decoders that raise NotImplementedError/AttributeError.
-            with Image.open(io.BytesIO(data), formats=SHARD_IMAGE_FORMATS) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    return "oversized_image", f"{width}x{height} exceeds {max_pixels} pixels"
-                img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # Only the layout's formats: Pillow sniffs content, and a .png holding a DDS, SPIDER
+        # or EPS file would reach decoders that raise NotImplementedError/AttributeError.
+        image = open_image(data, member, formats=SHARD_IMAGE_FORMATS, max_pixels=max_pixels)
+    except ImageTooLargeError as err:
         return "oversized_image", str(err)
-    except (OSError, SyntaxError, ValueError) as err:  # Pillow's errors for bad image bytes
-        return "undecodable_image", f"{type(err).__name__}: {err}"
-    if width == 0 or height == 0:
-        return "undecodable_image", "image has zero size"
-    return width, height
+    except ImageDecodeError as err:
+        return "undecodable_image", str(err)
+    try:
+        to_rgb(image)
+    except ValueError as err:  # a mode Pillow cannot bring to RGB
+        return "undecodable_image", f"{member}: cannot convert mode {image.mode} to RGB ({err})"
+    return image.size
 
 
 def _parse_meta(data: bytes | None) -> dict[str, Any] | None:
@@ -223,14 +227,15 @@ def ingest_shard(
     started = time.perf_counter()
     stats = ShardReadStats()
     sidecar = read_sidecar(tar_path)
+    results = list(tqdm(iter_validated(tar_path, tar_path.stem, config, stats),
+                        desc=f"ingest {shard_id}", unit="sample", leave=False))
+    # Which keys are duplicated is known once the whole tar is read; every copy is skipped.
+    duplicated = stats.runs.duplicated
     pairs: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    seen: set[str] = set()
-    results = iter_validated(tar_path, tar_path.stem, config, stats)
-    for key, result in tqdm(results, desc=f"ingest {shard_id}", unit="sample", leave=False):
-        if key in seen:
-            result = ("duplicate_key", f"{key} appears more than once in the shard")
-        seen.add(key)
+    for key, result in results:
+        if key in duplicated:
+            result = ("duplicate_key", duplicate_key_detail(key, duplicated[key]))
         if isinstance(result, PairRecord):
             pairs.append(_pair_row(result, shard_id, len(pairs), sidecar.urls.get(key)))
         else:

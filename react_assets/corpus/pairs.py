@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tarfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from react_assets.corpus.members import member_offsets
 from react_assets.metadata import Store
 from react_assets.metadata.sql import select_pairs_by_ids, select_shard_pairs
 
@@ -23,21 +23,6 @@ class ShardRows:
     pair_ids: np.ndarray  # (N,) int64
     image_members: Sequence[str]
     captions: Sequence[str]
-
-
-def member_offsets(tar_path: Path, names: Sequence[str]) -> list[tuple[int, int]]:
-    """(data offset, size) of each named member of an uncompressed tar, in the order given."""
-    wanted = set(names)
-    found: dict[str, tuple[int, int]] = {}
-    with tarfile.open(tar_path, mode="r:") as archive:
-        for member in archive:
-            if member.name in wanted and member.isfile():
-                found[member.name] = (member.offset_data, member.size)
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise ValueError(f"{tar_path}: {len(missing)} ingested members are gone, e.g. {missing[:3]};"
-                         " re-ingest the shard")
-    return [found[n] for n in names]
 
 
 def shard_rows(store: Store, shard_id: str, tar_path: Path) -> ShardRows:
@@ -57,7 +42,8 @@ def shard_rows(store: Store, shard_id: str, tar_path: Path) -> ShardRows:
 def read_pairs(store: Store, pair_ids: Sequence[int]) -> tuple[list[int], list[bytes], list[str]]:
     """(pair ids, encoded image bytes, captions) for the given ids, read from their tars.
 
-    Returned in corpus order; ids not in the store raise, naming a few of them.
+    Returned in corpus order; ids not in the store raise, naming a few of them. Members are
+    located by :func:`member_offsets`, with ingestion's duplicate-key rule.
     """
     rows = store.fetch(select_pairs_by_ids, {"pair_ids": [int(i) for i in pair_ids]})
     missing = set(map(int, pair_ids)) - {r["pair_id"] for r in rows}

@@ -3,18 +3,20 @@
 A sample is the group of members that share a key: ``{key}.jpg|.jpeg|.png|.webp`` (the image),
 ``{key}.txt`` (the caption) and optionally ``{key}.json``. Members are read from the stream, never
 extracted to disk; a member whose path could escape the shard's folder, or that is not a regular
-file, is reported instead of read.
+file, is reported instead of read. Member names become keys, and duplicated keys are found, by
+:mod:`react_assets.corpus.members`, the same code that later stages locate members with.
 """
 
 from __future__ import annotations
 
 import contextlib
-import posixpath
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from react_assets.corpus.members import KeyRuns, iter_keyed_members, unsafe_member_reason
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 KNOWN_EXTENSIONS = (*IMAGE_EXTENSIONS, "txt", "json")
@@ -28,6 +30,7 @@ class RawSample:
     members: dict[str, bytes] = field(default_factory=dict)
     member_names: dict[str, str] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # safe members with an unknown extension
 
 
 @dataclass
@@ -38,6 +41,7 @@ class ShardReadStats:
     archive_error: str | None = None
     lost_keys: list[str] = field(default_factory=list)  # samples cut off by a broken archive
     keys: set[str] = field(default_factory=set)  # every key read, whole or not
+    runs: KeyRuns = field(default_factory=KeyRuns)  # which of them are duplicated
 
 
 COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz"),
@@ -71,52 +75,28 @@ def shard_file_problem(path: Path | str) -> str | None:
     return None
 
 
-def split_member_name(name: str) -> tuple[str, str] | None:
-    """Split ``dir/000123.jpg`` into (``dir/000123``, ``jpg``); None when it has no extension."""
-    base = posixpath.basename(name)
-    if "." not in base:
-        return None
-    stem, ext = base.split(".", 1)
-    return posixpath.join(posixpath.dirname(name), stem), ext.lower()
-
-
-def unsafe_member_reason(member: tarfile.TarInfo) -> str | None:
-    """Why a member must not be read (escaping path, link, device), or None if it is safe."""
-    name = member.name
-    if name.startswith("/") or "\\" in name or ".." in name.split("/") or "\x00" in name:
-        return f"member path {name!r} escapes the shard folder"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return f"member path {name!r} is not valid UTF-8"
-    if not member.isfile():
-        return f"member {name!r} is not a regular file (type {member.type!r})"
-    return None
-
-
 def iter_raw_samples(
     tar_path: Path | str, *, max_member_bytes: int, stats: ShardReadStats | None = None
 ) -> Iterator[RawSample]:
     """Yield samples in tar order, one per key, bounded in memory by ``max_member_bytes``.
 
-    Members of one key are expected to be adjacent (as webdataset writers make them); a key seen
-    again later is yielded again and flagged ``duplicate_key`` by validation. A truncated or
+    A sample is one run of adjacent members of a key; a key seen again later is yielded again.
+    Which keys are duplicated (:class:`KeyRuns`) is known once the stream ends, in
+    ``stats.runs.duplicated``: the caller refuses every sample of those keys. A truncated or
     corrupt archive ends the stream after the last complete sample and is noted in ``stats``.
     """
     stats = stats if stats is not None else ShardReadStats()
     current: RawSample | None = None
     try:
         with open_tar_stream(tar_path) as archive:
-            for member in archive:
+            for member, key, ext in iter_keyed_members(archive, stats.runs):
                 stats.n_members += 1
-                parts = split_member_name(member.name)
-                key = parts[0] if parts else member.name
                 stats.keys.add(key)
                 if current is None or current.key != key:
                     if current is not None:
                         yield current
                     current = RawSample(key=key)
-                _read_member(archive, member, parts, current, max_member_bytes)
+                _read_member(archive, member, ext, current, max_member_bytes)
             _check_end_of_archive(tar_path, archive.offset)
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
         stats.archive_error = f"{type(err).__name__}: {err}"
@@ -163,7 +143,7 @@ class _EndOfFileGuard:
 def _read_member(
     archive: tarfile.TarFile,
     member: tarfile.TarInfo,
-    parts: tuple[str, str] | None,
+    ext: str | None,
     sample: RawSample,
     max_member_bytes: int,
 ) -> None:
@@ -171,17 +151,18 @@ def _read_member(
     if reason:
         sample.problems.append(("unsafe_member_path", reason))
         return
-    if parts is None or parts[1] not in KNOWN_EXTENSIONS:
-        return  # unknown members (e.g. .parquet rows, extra files) are ignored, as webdataset does
-    ext = parts[1]
+    if ext not in KNOWN_EXTENSIONS:
+        # Unknown members (e.g. .parquet rows, extra files) are ignored, as webdataset does;
+        # their names are kept to explain a sample that lacks its image or caption.
+        sample.ignored.append(member.name)
+        return
     if member.size > max_member_bytes:
         sample.problems.append(
             ("oversized_member", f"{member.name} is {member.size} bytes > {max_member_bytes}")
         )
         return
     if ext in sample.members:
-        sample.problems.append(("duplicate_member", f"{member.name} appears twice"))
-        return
+        return  # a second copy: KeyRuns marks the key duplicated, and every copy is refused
     handle = archive.extractfile(member)
     if handle is None:
         sample.problems.append(("unreadable_member", f"{member.name} has no data"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler
 
 from react_assets.files.atomic import save_npy
+from react_assets.files.images import decode_rgb
 from react_assets.models.caption_features import MIN_PROBE_COSINE
 from react_assets.models.text import encode_texts
 
@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 class ImageDataset(Dataset):
-    """Decodes image bytes and applies the train transform under a per-sample seed."""
+    """Decodes image bytes into RGB (``decode_rgb``) and applies the train transform under a
+    per-sample seed."""
 
     def __init__(self, images: Sequence[bytes], preprocess: Callable) -> None:
         self.images = images
@@ -34,11 +35,7 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, sample_seed = item
-        try:
-            with Image.open(io.BytesIO(self.images[index])) as img:
-                image = img.convert("RGB")
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
-            raise ValueError(f"training image {index}: cannot decode its bytes ({err})") from err
+        image = decode_rgb(self.images[index], f"training image {index}")
         # torchvision draws from torch's RNG, timm's augmentations from Python's and numpy's
         # global ones: all three are seeded per sample, and restored after.
         py_state, np_state = random.getstate(), np.random.get_state()

@@ -16,7 +16,6 @@ resumed from a checkpoint sees the same pixels as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from torchvision import transforms as T
 from tqdm.auto import tqdm
 
 from react_assets.files.atomic import save_npy
+from react_assets.files.images import decode_rgb
 
 logger = logging.getLogger(__name__)
 _PASS_THROUGH = ("MaybeConvertMode", "MaybeToTensor", "ToTensor", "ConvertImageDtype")
@@ -99,13 +99,10 @@ class TensorAugment:
 
 
 def decode_square(image: bytes, side: int, index: int) -> np.ndarray:
-    """One image's bytes as a uint8 RGB square (side, side, 3), resized bicubic."""
-    try:
-        with Image.open(io.BytesIO(image)) as img:
-            rgb = img.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ValueError(f"training image {index}: cannot decode its bytes ({err})") from err
-    return np.asarray(rgb, dtype=np.uint8)
+    """One image's bytes as a uint8 RGB square (side, side, 3): decoded by ``decode_rgb``,
+    resized bicubic."""
+    rgb = decode_rgb(image, f"training image {index}")
+    return np.asarray(rgb.resize((side, side), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
 def pixel_cache(images: Sequence[bytes], side: int, cache_dir: Path | None) -> np.ndarray:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
-import numpy as np
 from PIL import Image
 from tqdm import tqdm
+
+from react_assets.files.images import WIDE_GREY_MODES, to_8bit_grey
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,11 +67,8 @@ def encode_png(image: Image.Image) -> bytes:
 
 def _normalise_mode(image: Image.Image) -> Image.Image:
     """Bring any decoded mode to RGB, RGBA, L or LA (transparency kept as alpha)."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        if values.size and values.max() > 255:
-            values = values / 257.0
-        image = Image.fromarray(values.clip(0, 255).astype(np.uint8), "L")
+    if image.mode in WIDE_GREY_MODES:
+        image = to_8bit_grey(image)  # by the mode's value range, as every stage reads images
     if "transparency" in image.info and image.mode in ("P", "L", "RGB", "1"):
         return image.convert("RGBA")
     if image.mode in ("RGB", "RGBA", "L", "LA"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 from PIL import Image
 
 from react_assets.domains.spec import DatasetSpec
+from react_assets.files.images import ImageDecodeError, decode_rgb
 
 
 class DatasetLayoutError(ValueError):
@@ -55,17 +55,12 @@ class ImageReader:
 
 
 def load_rgb(data: bytes, where: str) -> Image.Image:
-    """Decode image bytes into RGB (transparency composited on white); errors name ``where``."""
+    """Decode image bytes into RGB by ``decode_rgb`` (each mode by its value range, transparency
+    composited on white); errors name ``where``."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (OSError, Image.DecompressionBombError, SyntaxError) as err:
-        raise DatasetLayoutError(f"{where}: cannot decode image: {err}") from err
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(canvas, rgba).convert("RGB")
-    return image.convert("RGB")
+        return decode_rgb(data, where)
+    except ImageDecodeError as err:
+        raise DatasetLayoutError(str(err)) from err
 
 
 def require_folder(spec: DatasetSpec) -> Path:

@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,8 +24,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from react_assets.corpus.pairs import ShardRows, member_offsets
+from react_assets.corpus.members import member_offsets
+from react_assets.corpus.pairs import ShardRows
 from react_assets.files.atomic import save_npy, write_json
+from react_assets.files.images import decode_rgb
 from react_assets.models.caption_features import CaptionFeatures
 from react_assets.models.device import model_autocast, model_device, to_model_device
 from react_assets.models.text import encode_texts
@@ -68,13 +70,16 @@ class EmbeddingResult:
 
 
 class TarImageDataset(Dataset):
-    """Images of one tar by index, read by seek and transformed in the worker process."""
+    """Images of one tar by index, read by seek, decoded into RGB by ``decode_rgb`` and
+    transformed in the worker process; ``names`` (the members) name an image that fails."""
 
     def __init__(self, tar_path: Path, offsets: list[tuple[int, int]],
-                 transform: Callable[[Image.Image], torch.Tensor]) -> None:
+                 transform: Callable[[Image.Image], torch.Tensor],
+                 names: Sequence[str] | None = None) -> None:
         self.tar_path = tar_path
         self.offsets = offsets
         self.transform = transform
+        self.names = names
         self._handle: io.BufferedReader | None = None
 
     def __len__(self) -> int:
@@ -85,8 +90,8 @@ class TarImageDataset(Dataset):
             self._handle = open(self.tar_path, "rb")  # noqa: SIM115
         offset, size = self.offsets[index]
         self._handle.seek(offset)
-        with Image.open(io.BytesIO(self._handle.read(size))) as img:
-            return self.transform(img.convert("RGB"))
+        member = self.names[index] if self.names is not None else f"member at byte {offset}"
+        return self.transform(decode_rgb(self._handle.read(size), f"{self.tar_path}: {member}"))
 
 
 def embed_shard(
@@ -112,7 +117,7 @@ def embed_shard(
     parts.mkdir(parents=True, exist_ok=True)
     _reset_parts_if_stale(parts, model_id, rows.pair_ids)
     dataset = TarImageDataset(rows.tar_path, member_offsets(rows.tar_path, rows.image_members),
-                              preprocess)
+                              preprocess, rows.image_members)
     n_chunks = max(1, -(-n // config.chunk_rows))
     resumed = 0
     model.eval()

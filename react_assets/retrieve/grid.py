@@ -7,6 +7,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from react_assets.files.atomic import atomic_path
+from react_assets.files.images import to_rgb
 
 
 def retrieval_grid(images_by_class: dict[str, list[Image.Image]], path: Path | str,
@@ -23,7 +24,7 @@ def retrieval_grid(images_by_class: dict[str, list[Image.Image]], path: Path | s
         top = row * (thumb + 2)
         draw.text((4, top + thumb // 2 - 6), name, fill="black")
         for column, image in enumerate(images):
-            tile = image.convert("RGB")
+            tile = to_rgb(image).copy()  # thumbnail() works in place
             tile.thumbnail((thumb, thumb))
             canvas.paste(tile, (label_width + column * (thumb + 2), top))
     target = Path(path)
