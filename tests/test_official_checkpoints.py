@@ -41,7 +41,7 @@ def home(tmp_path):
         "domain": None, "arch": TINY.arch, "pretrained": None, "checkpoint": None,
         "retrieval_digest": None, "metadata_snapshot": None,
         "config": json.dumps(asdict(TINY)), "mlflow_run_id": None,
-        "mlflow_model_uri": None, "dagster_run_id": None})
+        "mlflow_model_uri": None, "dagster_run_id": None, "spec_digest": None})
     return store, paths
 
 

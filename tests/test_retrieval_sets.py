@@ -59,7 +59,8 @@ def register_model(store: Store, model_id: str, digest: str | None, config: dict
         "model_id": model_id, "parent_model_id": "base@1", "kind": "gated-image",
         "domain": "shapes", "arch": "react-tiny", "pretrained": None, "checkpoint": "/x",
         "retrieval_digest": digest, "metadata_snapshot": None, "config": json.dumps(config or {}),
-        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": "run"})
+        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": "run",
+        "spec_digest": None})
 
 
 def test_a_re_retrieval_adds_a_set_and_the_newest_is_trained_on(store):

@@ -79,7 +79,7 @@ def make_base_model(store: Store, paths: ReactPaths, writer: LineageWriter,
             "checkpoint": stored.arch.removeprefix("local-dir:"), "retrieval_digest": None,
             "metadata_snapshot": None, "config": json.dumps(dataclasses.asdict(stored)),
             "mlflow_run_id": run.run_id, "mlflow_model_uri": ref.model_uri if ref else None,
-            "dagster_run_id": dagster_run_id,
+            "dagster_run_id": dagster_run_id, "spec_digest": None,  # of no domain
         })
     return RegisteredBase(bundle.model_id, bundle.embed_dim,
                           sum(p.numel() for p in bundle.model.parameters()), losses, run.run_id)

@@ -31,7 +31,7 @@ from react_assets.customize.train import (
     train_contrastive,
     trajectory_config,
 )
-from react_assets.domains.registry import registered_domain
+from react_assets.domains.registry import RegisteredDomain, registered_domain
 from react_assets.domains.settings import BASELINES
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
 from react_assets.files.paths import ReactPaths
@@ -52,20 +52,31 @@ class RetrievalSet:
 
     domain: str
     pair_ids: tuple[int, ...]
-    digest: str  # the set's digest (domain, settings, base model, pairs): what models record
+    digest: str  # the set's digest (domain, spec version, settings, base model, pairs): models record it
     query: str
     snapshot: int | None = None
+    spec_digest: str | None = None  # the domain spec version it was retrieved for
 
     @classmethod
-    def of_domain(cls, store: Store, domain: str) -> RetrievalSet:
-        """The domain's newest retrieval set."""
+    def of_domain(cls, store: Store, domain: str, *, spec_digest: str | None = None
+                  ) -> RetrievalSet:
+        """The domain's newest retrieval set; with ``spec_digest`` (the domain's current spec
+        version), refused when the set was retrieved for another version (a set of unknown
+        version is taken)."""
         snapshot = store.snapshot_id()
         latest = latest_retrieval_set(store, domain, snapshot=snapshot)
         ids = retrieval_set_pair_ids(store, latest["set_digest"], snapshot=snapshot) if latest else ()
         if not ids:
             raise ValueError(f"domain {domain!r} has no retrieved pairs: materialize "
                              "retrieved_pairs for it first")
-        return cls(domain, ids, latest["set_digest"], select_retrieval_set_pair_ids, snapshot)
+        made_for = latest["spec_digest"]
+        if spec_digest is not None and made_for not in (None, spec_digest):
+            raise ValueError(f"domain {domain!r}: its newest retrieval set "
+                             f"({latest['set_digest'][:12]}) was retrieved for spec version "
+                             f"{made_for[:12]}, not the current {spec_digest[:12]} (the spec was "
+                             "replaced since): materialize retrieved_pairs for it first")
+        return cls(domain, ids, latest["set_digest"], select_retrieval_set_pair_ids, snapshot,
+                   made_for)
 
 
 @dataclass
@@ -79,6 +90,7 @@ class CustomizedModel:
     folder: Path
     train: TrainResult
     retrieval: RetrievalSet
+    spec_digest: str | None = None  # the domain spec version it was made for
 
 
 def customize_domain(
@@ -90,6 +102,7 @@ def customize_domain(
     out_dir: Path,
     on_log: Callable[[int, float, float], None] | None = None,
     augmentation: str = "open_clip",
+    spec_digest: str | None = None,
 ) -> CustomizedModel:
     """Train ``customization`` of the base model on the domain's newest retrieval set, save it.
 
@@ -102,9 +115,10 @@ def customize_domain(
     The captions' text features come from the embedding stage (the base model's text tower is
     the locked one trained against); decoded pixels, and text features the embedding stage
     lacks, are cached in ``out_dir.parent/input-cache`` (named by the digest of their inputs):
-    the domain's other variants and runs reuse them.
+    the domain's other variants and runs reuse them. ``spec_digest``: the domain's current spec
+    version, which the model is made for (its retrieval set must be of it).
     """
-    retrieval = RetrievalSet.of_domain(store, domain)
+    retrieval = RetrievalSet.of_domain(store, domain, spec_digest=spec_digest)
     cache_dir = out_dir.parent / "input-cache"
     out_dir = out_dir / run_key(retrieval.digest, customization, train_config, augmentation)
     pair_ids, images, captions = read_pairs(store, retrieval.pair_ids)
@@ -121,7 +135,7 @@ def customize_domain(
     model_id = save_customization(model, customization, base.config, folder,
                                   name=f"react-{domain}-{customization.variant}")
     return CustomizedModel(model_id, base.model_id, domain, customization.variant, folder, result,
-                           retrieval)
+                           retrieval, spec_digest)
 
 
 def embedded_text_features(store: Store, model_id: str, pair_ids: list[int]) -> np.ndarray | None:
@@ -176,6 +190,7 @@ def record_customization(
         "metadata_snapshot": made.retrieval.snapshot,
         "config": json.dumps(config, default=str), "mlflow_run_id": run.run_id,
         "mlflow_model_uri": ref.model_uri, "dagster_run_id": dagster_run_id,
+        "spec_digest": made.spec_digest,
     })
     return ref
 
@@ -191,9 +206,11 @@ def training_cost(made: CustomizedModel) -> dict[str, float]:
 
 def make_real_baseline(store: Store, paths: ReactPaths, base: BaseModelRecord, domain: str,
                        kind: str, config: RealConfig | None = None) -> CustomizedModel:
-    """REAL-Prompt or REAL-Linear of the domain, saved beside the customizations."""
-    spec = registered_domain(store, domain).spec
-    retrieval = RetrievalSet.of_domain(store, domain)
+    """REAL-Prompt or REAL-Linear of the domain's current spec version, saved beside the
+    customizations."""
+    registered = registered_domain(store, domain)
+    spec = registered.spec
+    retrieval = RetrievalSet.of_domain(store, domain, spec_digest=registered.digest)
     bundle = create_base_model(base.config)
     folder = paths.customization(base.model_id, domain, kind) / "model"
     if kind == "real-prompt":
@@ -203,7 +220,8 @@ def make_real_baseline(store: Store, paths: ReactPaths, base: BaseModelRecord, d
     result = TrainResult(losses=[], lrs=[], steps=0, start_step=0,
                          samples_per_s=made.n_train / max(made.elapsed_s, 1e-9),
                          elapsed_s=made.elapsed_s, text_cache_s=0.0)
-    return CustomizedModel(made.model_id, base.model_id, domain, kind, folder, result, retrieval)
+    return CustomizedModel(made.model_id, base.model_id, domain, kind, folder, result, retrieval,
+                           registered.digest)
 
 
 def config_params(customization: CustomizationConfig, train: TrainConfig,
@@ -244,7 +262,8 @@ def customize_registered_domain(
     """
     recipe = recipe or CustomizationRecipe()
     base = current_base(store)
-    spec = registered_domain(store, domain).spec
+    registered = registered_domain(store, domain)
+    spec = registered.spec
     tags = pipeline_tags(dagster_run_id=dagster_run_id, partition=domain,
                          code_version=code_version)
     requested = variants or spec.variants or ["gated-image"]
@@ -260,7 +279,7 @@ def customize_registered_domain(
             ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
         recorded[variant] = RecordedCustomization(made, run.run_id, ref)
     if trained:
-        made = _train_variants(store, paths, writer, base, domain, recipe, trained, workers,
+        made = _train_variants(store, paths, writer, base, registered, recipe, trained, workers,
                                tags, dagster_run_id, on_log)
         recorded.update(zip(trained, made, strict=True))
     return [recorded[v] for v in requested]
@@ -271,7 +290,7 @@ def _train_variants(
     paths: ReactPaths,
     writer: LineageWriter,
     base: BaseModelRecord,
-    domain: str,
+    registered: RegisteredDomain,
     recipe: CustomizationRecipe,
     variants: list[str],
     workers: int,
@@ -281,8 +300,10 @@ def _train_variants(
 ) -> list[RecordedCustomization]:
     """Train ``variants``, ``workers`` side by side (:mod:`react_assets.customize.concurrent`),
     each in its own MLflow run; every run ends FAILED when one training fails."""
+    domain = registered.spec.name
     jobs = training_jobs(store, base, domain, recipe, variants,
-                         [paths.customization(base.model_id, domain, v) for v in variants])
+                         [paths.customization(base.model_id, domain, v) for v in variants],
+                         spec_digest=registered.digest)
     params = [config_params(job["customization"], job["train_config"], recipe) for job in jobs]
     with contextlib.ExitStack() as stack:
         runs = [stack.enter_context(writer.start_run(f"react_model/{domain}/{variant}",
@@ -296,10 +317,12 @@ def _train_variants(
 
 
 def training_jobs(store: Store, base: BaseModelRecord, domain: str, recipe: CustomizationRecipe,
-                  variants: list[str], out_dirs: list[Path]) -> list[dict]:
+                  variants: list[str], out_dirs: list[Path], *, spec_digest: str | None = None
+                  ) -> list[dict]:
     """The :func:`customize_domain` arguments of each variant (for
-    :func:`~react_assets.customize.concurrent.run_trainings`), each into its ``out_dirs``."""
+    :func:`~react_assets.customize.concurrent.run_trainings`), each into its ``out_dirs``, for
+    the domain's spec version ``spec_digest``."""
     return [{"store": store, "base": base, "domain": domain,
              "customization": recipe.customization(v), "train_config": recipe.train(v),
-             "out_dir": out_dir, "augmentation": recipe.augmentation}
+             "out_dir": out_dir, "augmentation": recipe.augmentation, "spec_digest": spec_digest}
             for v, out_dir in zip(variants, out_dirs, strict=True)]

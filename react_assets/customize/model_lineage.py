@@ -1,4 +1,5 @@
-"""The lineage of a registered model: parent, the exact retrieval set it saw, its pairs and shards."""
+"""The lineage of a registered model: parent, the domain spec version it answers, the exact
+retrieval set it saw, its pairs and shards."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from react_assets.metadata.sql import select_model_lineage, select_model_snapsho
 @dataclass(frozen=True)
 class ModelLineage:
     """Where a model came from. ``imported`` models (official checkpoints) have no retrieval set:
-    ``retrieval_digest`` is None and ``pair_ids``/``shards`` are empty; ``source`` names the file."""
+    ``retrieval_digest`` is None and ``pair_ids``/``shards`` are empty; ``source`` names the file.
+    ``spec_digest`` is the domain spec version the model was made for, ``spec_classes`` and
+    ``spec_templates`` that version's (None and empty for a model of no domain, or made before
+    versions were kept)."""
 
     model_id: str
     kind: str
@@ -28,6 +32,9 @@ class ModelLineage:
     mlflow_run_id: str | None
     mlflow_model_uri: str | None
     metadata_snapshot: int | None = None  # the snapshot the pairs and shards were read at
+    spec_digest: str | None = None
+    spec_classes: tuple[str, ...] = ()
+    spec_templates: tuple[str, ...] = ()
 
 
 def model_lineage(store: Store, model_id: str) -> ModelLineage:
@@ -49,6 +56,7 @@ def model_lineage(store: Store, model_id: str) -> ModelLineage:
     config = json.loads(row["config"]) if row["config"] else {}
     imported = config.get("origin") == "imported"
     digest = row["retrieval_digest"]
+    version = json.loads(row["spec_version"]) if row["spec_version"] else {}
     if digest and not row["pair_ids"]:
         raise LookupError(f"model {model_id} was trained on retrieval set {digest}, which is no "
                           "longer stored")
@@ -60,5 +68,7 @@ def model_lineage(store: Store, model_id: str) -> ModelLineage:
         shards=tuple(row["shards"] or ()), imported=imported,
         source=config.get("source", {}) if imported else {},
         mlflow_run_id=row["mlflow_run_id"], mlflow_model_uri=row["mlflow_model_uri"],
-        metadata_snapshot=row["metadata_snapshot"],
+        metadata_snapshot=row["metadata_snapshot"], spec_digest=row["spec_digest"],
+        spec_classes=tuple(version.get("classes", ())), spec_templates=tuple(
+            version.get("templates", ())),
     )

@@ -37,6 +37,7 @@ from torch import nn
 
 from react_assets.customize.gated import CustomizationConfig, customize_model, trainable_state_dict
 from react_assets.customize.saved import load_customized_model, save_customization
+from react_assets.domains.registry import current_spec_digest
 from react_assets.files.atomic import atomic_path
 from react_assets.files.hashing import file_sha256
 from react_assets.files.paths import ReactPaths
@@ -118,7 +119,8 @@ def import_official_checkpoint(
     variant: str = "gated-image", dagster_run_id: str | None = None,
 ) -> ImportedModel:
     """Register ``checkpoint`` (official layout) as the domain's ``variant`` customization of
-    ``base``; its lineage is marked imported (no retrieval set)."""
+    ``base``; its lineage is marked imported (no retrieval set), made for the domain's current
+    spec version (none when the domain is not registered)."""
     checkpoint = Path(checkpoint)
     given = read_official_state_dict(checkpoint)
     bundle = create_base_model(base.config)
@@ -142,6 +144,7 @@ def import_official_checkpoint(
                                   name=f"react-{domain}-{variant}-imported")
     source = {"path": str(checkpoint), "sha256": sha, "layout": "official"}  # provenance only
     stored = stored_base_config(base.config, store.home)  # paths in the home: relative
+    spec_digest = current_spec_digest(store, domain)
     store.execute(upsert_model, {
         "model_id": model_id, "parent_model_id": base.model_id, "kind": variant,
         "domain": domain, "arch": stored.arch, "pretrained": stored.pretrained,
@@ -150,6 +153,7 @@ def import_official_checkpoint(
         "config": json.dumps({"origin": "imported", "source": source,
                               "customization": asdict(config)}),
         "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": dagster_run_id,
+        "spec_digest": spec_digest,
     })
     log.info("imported %s as %s (%s of %s)", checkpoint, model_id, variant, base.model_id)
     return ImportedModel(model_id, folder, config, sha)

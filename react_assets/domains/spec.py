@@ -17,6 +17,7 @@ folder. Example::
         # retrieval keys: mode, k_per_query, max_per_class, near_duplicate_threshold,
         # general_fraction (see react_assets.retrieve.core.RetrievalConfig)
         variants: [gated-image, locked-text]               # optional: models to train
+        replace: true   # optional: allow other classes/templates than the registered version
     general_datasets:
       - {name: general-test, path: eval/general-test, layout: imagefolder, metric: accuracy}
     general_templates: ["a photo of a {}."]   # for the general sets (classes from the folder)
@@ -70,7 +71,7 @@ MAX_SPEC_EXPANDED_NODES = 1_000_000
 
 CATALOG_KEYS = ("domains", "general_datasets", "general_templates", "retrieval_datasets")
 DOMAIN_KEYS = ("name", "classes", "templates", "datasets", "examples", "retrieval", "variants",
-               "synonyms")
+               "synonyms", "replace")
 DATASET_KEYS = ("name", "path", "layout", "metric", "train")
 
 
@@ -107,6 +108,9 @@ class DomainSpec:
     retrieval: dict[str, Any] = field(default_factory=dict)  # overrides of RetrievalConfig
     variants: tuple[str, ...] = ()  # empty: the react_model asset's config decides
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # REAL-Prompt candidates
+    # Registration may replace a registered version with other classes or templates
+    # (react_assets.domains.versions); not part of the domain's content or digest.
+    replace: bool = False
 
     def names_of(self, cls: str) -> tuple[str, ...]:
         """The class name then its synonyms, without repeats."""
@@ -274,10 +278,14 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
         if cls not in classes:
             raise DomainSpecError(f"{where}: examples for unknown class {reprlib.repr(cls)}")
         examples[cls] = tuple(base / _text(p, where, "examples[]") for p in _list(paths, where, cls))
+    replace = entry.get("replace", False)
+    if not isinstance(replace, bool):
+        raise DomainSpecError(f"{where}: 'replace' must be true or false, got "
+                              f"{reprlib.repr(replace)}")
     return DomainSpec(name, classes, templates, datasets, examples,
                       _retrieval(entry.get("retrieval", {}), where),
                       _variants(entry.get("variants", []), where),
-                      _synonyms(entry.get("synonyms", {}) or {}, classes, where))
+                      _synonyms(entry.get("synonyms", {}) or {}, classes, where), replace)
 
 
 def _synonyms(value: Any, classes: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

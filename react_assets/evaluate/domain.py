@@ -61,12 +61,14 @@ class EvaluatedModel:
 
 @dataclass
 class DomainEvaluation:
-    """Every figure of one domain's evaluation."""
+    """Every figure of one domain's evaluation, under one version of its spec (``spec_digest``:
+    the classes and templates evaluated; None for a domain registered before versions)."""
 
     domain: str
     zeroshot: dict[tuple[str, str], ZeroShotResult] = field(default_factory=dict)
     retrieval: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     probes: dict[tuple[str, str], list[ProbeFigure]] = field(default_factory=dict)
+    spec_digest: str | None = None
 
     def rows(self, models: list[EvaluatedModel]) -> list[dict[str, Any]]:
         kinds = {m.model_id: m.kind for m in models}
@@ -142,7 +144,8 @@ def evaluate_domain(
     jobs = [(d, list(domain.classes), list(domain.templates), True) for d in domain.datasets]
     jobs += [(d, dataset_classes(d), list(catalog.general_templates), False)
              for d in catalog.general_datasets]
-    out, features = DomainEvaluation(domain.name), FeatureCache(models, batch_size)
+    out = DomainEvaluation(domain.name, spec_digest=registered.digest)
+    features = FeatureCache(models, batch_size)
     for dataset, classes, templates, own in jobs:
         shared = zeroshot_classifier(models[0].bundle.model, models[0].bundle.tokenizer,
                                      classes, templates).cpu()
@@ -188,12 +191,14 @@ def evaluate_domain(
 
 def store_domain_evaluation(store: Store, evaluation: DomainEvaluation,
                             models: list[EvaluatedModel]) -> int:
-    """Record these models' figures on the domain, replacing their earlier figures of the same
-    dataset and metric (other models' figures stay); returns the number of rows written."""
+    """Record these models' figures on the domain under the evaluation's spec version,
+    replacing their earlier figures of the same version, dataset and metric (other models' and
+    other versions' figures stay); returns the number of rows written."""
     rows = evaluation.rows(models)
     if not rows:
         return 0
-    batch = pa.Table.from_pylist(rows)
+    batch = pa.Table.from_pylist(rows).append_column(
+        "spec_digest", pa.array([evaluation.spec_digest] * len(rows), pa.string()))
 
     store.write(lambda conn: insert_table(conn, upsert_evaluations, batch),
                 what=f"evaluations of {evaluation.domain}")

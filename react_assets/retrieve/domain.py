@@ -94,7 +94,7 @@ class DomainRetrieval:
     """What retrieving one domain produced."""
 
     result: RetrievalResult
-    digest: str  # the set's digest (domain, settings, base model, pairs)
+    digest: str  # the set's digest (domain, spec version, settings, base model, pairs)
     rows: pa.Table
     config: RetrievalConfig
     classes: tuple[str, ...] = ()
@@ -141,7 +141,8 @@ def retrieve_for_domain(
     rows = _result_table(domain, result, config.mode)
     digest = store_retrieval_set(
         store, domain=domain.name, rows=rows, config=config, base_model_id=bundle.model_id,
-        n_queries=len(query_class), stats=result.stats.as_dict(), retention=retention)
+        n_queries=len(query_class), stats=result.stats.as_dict(), retention=retention,
+        spec_digest=registered.digest)
     return DomainRetrieval(result, digest, rows, config, tuple(domain.classes))
 
 

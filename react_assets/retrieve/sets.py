@@ -1,10 +1,12 @@
 """Immutable retrieval sets: every retrieval of a domain is kept under its digest.
 
-A set's digest is the sha256 of the domain, its retrieval settings, the base model and the pair
-ids. Re-retrieving a domain adds a set, or, when the digest is one already stored (same settings,
-same model, same pairs), marks that set as the domain's newest again; a stored set is never
-rewritten. Customization trains on the domain's newest set and records its digest, so the lineage
-of any model resolves to the exact pairs it saw.
+A set's digest is the sha256 of the domain, its spec version (the spec digest, when the domain
+has one: :mod:`react_assets.domains.versions`), its retrieval settings, the base model and the
+pair ids; the set's row names that spec version. Re-retrieving a domain adds a set, or, when the
+digest is one already stored (same version, settings, model and pairs), marks that set as the
+domain's newest again; a stored set is never rewritten. Customization trains on the domain's
+newest set and records its digest, so the lineage of any model resolves to the exact pairs it
+saw.
 
 Retention (:class:`RetrievalRetention`): after each retrieval of a domain, a set of that domain is
 dropped, with its pairs, only when no registered model names it and it is not among the domain's
@@ -54,25 +56,31 @@ def retrieval_digest(pair_ids) -> str:
 
 
 def retrieval_set_digest(domain: str, config: RetrievalConfig, base_model_id: str,
-                         pairs_digest: str) -> str:
-    """A set's identity: sha256 of its domain, settings, base model and pair digest."""
+                         pairs_digest: str, spec_digest: str | None = None) -> str:
+    """A set's identity: sha256 of its domain, settings, base model and pair digest, and of the
+    domain's spec version when it has one (the same pairs under other classes are another set:
+    their rows hold the class names)."""
     identity = {"domain": domain, "settings": dataclasses.asdict(config),
                 "base_model_id": base_model_id, "pairs_digest": pairs_digest}
+    if spec_digest is not None:
+        identity["spec_digest"] = spec_digest
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def store_retrieval_set(
     store: Store, *, domain: str, rows: pa.Table, config: RetrievalConfig, base_model_id: str,
     n_queries: int, stats: dict[str, Any], retention: RetrievalRetention | None = None,
+    spec_digest: str | None = None,
 ) -> str:
     """Add ``rows`` (the retrievals table's columns but ``set_digest``) as a set of ``domain``,
+    retrieved for its spec version ``spec_digest`` (None: a domain registered before versions),
     make it the domain's newest and apply the retention rule, in one transaction.
 
     Returns the set's digest.
     """
     retention = retention or RetrievalRetention()
     pairs_digest = retrieval_digest(rows.column("pair_id").to_numpy())
-    digest = retrieval_set_digest(domain, config, base_model_id, pairs_digest)
+    digest = retrieval_set_digest(domain, config, base_model_id, pairs_digest, spec_digest)
     batch = rows.append_column("set_digest", pa.array([digest] * rows.num_rows, pa.string()))
     def write(conn) -> None:
         if query_rows(conn, count_retrieval_set_rows, {"set_digest": digest})[0]["n_rows"] == 0:
@@ -82,7 +90,7 @@ def store_retrieval_set(
             "mode": config.mode, "k_per_query": config.k_per_query,
             "settings": json.dumps(dataclasses.asdict(config), default=str),
             "n_queries": n_queries, "n_pairs": rows.num_rows, "pairs_digest": pairs_digest,
-            "stats": json.dumps(stats),
+            "stats": json.dumps(stats), "spec_digest": spec_digest,
         })
         keep = {"domain": domain, "keep_latest": retention.keep_latest}
         conn.execute(delete_unused_retrievals, keep)

@@ -1,6 +1,7 @@
--- Every evaluation figure: one model, one dataset, one metric (replaced on re-evaluation).
--- Key: (model_id, domain, dataset, metric), kept by the statements that write it (DuckLake has no
--- PRIMARY KEY constraint).
+-- Every evaluation figure: one model, one dataset, one metric, under one version of the domain's
+-- spec (replaced on re-evaluation under that version; another version's figures stay).
+-- Key: (model_id, domain, spec_digest, dataset, metric), spec_digest compared NULL-safe, kept by
+-- the statements that write it (DuckLake has no PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS evaluations (
     model_id      VARCHAR NOT NULL,
     model_kind    VARCHAR NOT NULL,
@@ -11,5 +12,6 @@ CREATE TABLE IF NOT EXISTS evaluations (
     value         DOUBLE NOT NULL,
     n_samples     INTEGER NOT NULL,
     details       JSON,
-    evaluated_at  TIMESTAMP NOT NULL
+    evaluated_at  TIMESTAMP NOT NULL,
+    spec_digest   VARCHAR    -- the domain's spec version evaluated (its classes and templates)
 );

@@ -15,5 +15,6 @@ CREATE TABLE IF NOT EXISTS models (
     mlflow_run_id     VARCHAR,
     mlflow_model_uri  VARCHAR,
     dagster_run_id    VARCHAR,
-    created_at        TIMESTAMP NOT NULL
+    created_at        TIMESTAMP NOT NULL,
+    spec_digest       VARCHAR       -- the domain's spec version it was made for (domain_versions)
 );

@@ -1,6 +1,6 @@
--- One row per distinct retrieval set of a domain, keyed by its digest (sha256 of the domain, the
--- retrieval settings, the base model and the pair ids). Re-retrieving adds a set (or, for the
--- same digest, marks it the newest again: retrieval_no); a set is never replaced.
+-- One row per distinct retrieval set of a domain, keyed by its digest (sha256 of the domain, its
+-- spec version, the retrieval settings, the base model and the pair ids). Re-retrieving adds a
+-- set (or, for the same digest, marks it the newest again: retrieval_no); a set is never replaced.
 -- Key: (set_digest), kept by the statements that write it (DuckLake has no
 -- PRIMARY KEY constraint).
 CREATE TABLE IF NOT EXISTS retrieval_sets (
@@ -16,5 +16,6 @@ CREATE TABLE IF NOT EXISTS retrieval_sets (
     stats         JSON NOT NULL,
     retrieval_no  BIGINT NOT NULL,
     created_at    TIMESTAMP NOT NULL,
-    retrieved_at  TIMESTAMP NOT NULL
+    retrieved_at  TIMESTAMP NOT NULL,
+    spec_digest   VARCHAR    -- the domain's spec version it was retrieved for (domain_versions)
 );

@@ -90,7 +90,7 @@ def store(home) -> Store:
         "arch": "react-tiny", "pretrained": None, "checkpoint": None, "retrieval_digest": None,
         "metadata_snapshot": None,
         "config": json.dumps({"arch": "react-tiny"}), "mlflow_run_id": None,
-        "mlflow_model_uri": None, "dagster_run_id": None})
+        "mlflow_model_uri": None, "dagster_run_id": None, "spec_digest": None})
     return store
 
 
@@ -382,7 +382,8 @@ def record_accuracy(store: Store, values: dict[str, float]) -> None:
     insert_batch(store, upsert_evaluations, [
         {"model_id": f"{kind}-model", "model_kind": kind, "domain": "shapes",
          "dataset": "shapes-test", "task": "zeroshot_classification", "metric": "accuracy",
-         "value": value, "n_samples": 2, "details": None} for kind, value in values.items()])
+         "value": value, "n_samples": 2, "details": None, "spec_digest": None}
+        for kind, value in values.items()])
 
 
 @pytest.mark.parametrize(("custom", "passed"), [(0.70, True), (0.685, True), (0.67, False)])

@@ -105,12 +105,22 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
         custom = conn.execute("SELECT model_id FROM models WHERE kind = 'gated-image'").fetchall()
         real = conn.execute("SELECT model_id, retrieval_digest, mlflow_model_uri FROM models "
                             "WHERE kind IN ('real-prompt', 'real-linear')").fetchall()
+        # what each stage made names its domain's (only) spec version
+        versions = conn.execute(
+            "SELECT t, count(*), count(*) FILTER (x.spec_digest = d.spec_digest) FROM ("
+            " SELECT 'models' AS t, domain, spec_digest FROM models WHERE domain IS NOT NULL"
+            " UNION ALL SELECT 'retrieval_sets', domain, spec_digest FROM retrieval_sets"
+            " UNION ALL SELECT 'evaluations', domain, spec_digest FROM evaluations) x"
+            " JOIN domains d USING (domain) GROUP BY t ORDER BY t").fetchall()
     assert all(n > 0 for n in count.values()), count
     assert domains == ["digits", "emoji", "fashion"]
     assert len(custom) == 3
     assert len(real) == 6 and all(digest and uri for _, digest, uri in real)
+    assert [t for t, n, versioned in versions if n > 0 and versioned == n] == [
+        "evaluations", "models", "retrieval_sets"], versions
     lineage = model_lineage(store, custom[0][0])
     assert lineage.parent_model_id and lineage.retrieval_digest and lineage.shards
+    assert lineage.spec_digest and lineage.spec_classes
     assert lineage.pair_ids and not lineage.imported
     assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 

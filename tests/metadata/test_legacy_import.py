@@ -35,7 +35,9 @@ from react_assets.metadata import store as store_module
 from react_assets.metadata.legacy import LegacyLayoutError
 from react_assets.retrieve.sets import store_retrieval_set
 
-NEW_COLUMNS = {"models": ("metadata_snapshot",)}  # the lake's columns the old schema lacks
+NEW_COLUMNS = {  # the lake's columns the old schema lacks
+    "models": ("metadata_snapshot", "spec_digest"), "domains": ("spec_digest",),
+    "retrieval_sets": ("spec_digest",), "evaluations": ("spec_digest",)}
 N_ROWS = sum(len(rows) for rows in ROWS.values())
 
 
@@ -173,7 +175,8 @@ def register_model(store: Store, model_id: str, digest: str | None) -> None:
         "model_id": model_id, "parent_model_id": "base@1", "kind": "gated-image",
         "domain": "shapes", "arch": "react-tiny", "pretrained": None, "checkpoint": "/x",
         "retrieval_digest": digest, "metadata_snapshot": None, "config": json.dumps({}),
-        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": "run"})
+        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": "run",
+        "spec_digest": None})
 
 
 def test_a_home_of_the_domain_keyed_layout_is_upgraded_and_its_models_keep_their_lineage(

@@ -205,7 +205,8 @@ def write_as_an_older_release(store: Store, old_root: Path, outside: Path) -> Pa
         store.execute(upsert_shard, {**row[0], "shard_id": shard_id, "path": str(path)})
     store.execute(upsert_domain, {"domain": "shapes", "n_classes": 2, "n_templates": 1,
                                   "spec_path": str(home.domains / "incoming/shapes.yaml"),
-                                  "classes": json.dumps(["circle", "square"])})
+                                  "classes": json.dumps(["circle", "square"]),
+                                  "spec_digest": None})
     for shard_id, folder in (("here", home.shard_embeddings("tiny", "here")),
                              ("moved", old_root / "embeddings/tiny/moved")):
         store.execute(upsert_embedding_set, {"shard_id": shard_id, "model_id": "tiny",
@@ -217,7 +218,8 @@ def write_as_an_older_release(store: Store, old_root: Path, outside: Path) -> Pa
         "build_seconds": 0.1, "bytes_on_disk": None, "memory_bytes": None})
     folder = tiny_local_dir(home.checkpoints / "base/tiny-model")
     model = {"parent_model_id": None, "retrieval_digest": None, "metadata_snapshot": None,
-             "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": None}
+             "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": None,
+             "spec_digest": None}
     store.execute(upsert_model, {
         **model, "model_id": "tiny", "kind": "base", "domain": None, "arch": f"local-dir:{folder}",
         "pretrained": f"local-dir:{folder}", "checkpoint": str(folder),

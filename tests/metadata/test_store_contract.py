@@ -97,7 +97,7 @@ def model_params(model_id: str, digest: str | None, *, snapshot: int | None = No
             "domain": "shapes", "arch": "react-tiny", "pretrained": None,
             "checkpoint": checkpoint, "retrieval_digest": digest, "metadata_snapshot": snapshot,
             "config": json.dumps(config or {}), "mlflow_run_id": None, "mlflow_model_uri": None,
-            "dagster_run_id": "run"}
+            "dagster_run_id": "run", "spec_digest": None}
 
 
 def rows(store: Store, sql: str, params: list | dict | None = None) -> list[tuple]:
