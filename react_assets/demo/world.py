@@ -156,7 +156,9 @@ def _write_held_out(
         eval_datasets[f"{name}-test"] = {"path": f"eval/{name}-test", "domain": name, **stats}
         examples = write_examples(root / "examples" / name, split.classes, split.examples,
                                   tracker, spec_path.parent)
-        spec_domains[name] = {"classes": split.classes, "examples": examples,
+        # replace: the world rebuilt with other limits may keep other classes; it is still the
+        # demo's domain, so its new version replaces the old one (which stays in the lineage).
+        spec_domains[name] = {"classes": split.classes, "examples": examples, "replace": True,
                               "datasets": {f"{name}-test": folder},
                               "synonyms": {c: parts.synonyms[c] for c in split.classes
                                            if parts.synonyms.get(c)}}
