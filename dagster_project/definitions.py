@@ -5,11 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import checks, jobs, schedules, sensors
+from dagster_project import automation, checks, jobs, sensors
 from dagster_project.assets import (
     corpus,
     customization,
     demo,
+    domains,
     embeddings,
     evaluation,
     index,
@@ -20,7 +21,8 @@ from dagster_project.profile import Profile, current_profile
 from dagster_project.resources import MlflowResource, ReactHomeResource, default_react_home
 from react_assets.files.paths import check_writable
 
-ASSET_MODULES = [demo, corpus, models, embeddings, index, retrieval, customization, evaluation]
+ASSET_MODULES = [demo, corpus, models, embeddings, index, domains, retrieval, customization,
+                 evaluation]
 
 
 def build_definitions(root: str, profile: Profile | None = None) -> dg.Definitions:
@@ -36,8 +38,7 @@ def build_definitions(root: str, profile: Profile | None = None) -> dg.Definitio
         assets=dg.load_assets_from_modules(ASSET_MODULES),
         jobs=jobs.ALL_JOBS,
         asset_checks=checks.ALL_CHECKS,
-        sensors=sensors.ALL_SENSORS,
-        schedules=schedules.ALL_SCHEDULES,
+        sensors=[*sensors.ALL_SENSORS, automation.automation_sensor],
         resources={
             "react_home": ReactHomeResource(root=root,
                                             metadata_backend=profile.metadata_backend,

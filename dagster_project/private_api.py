@@ -4,7 +4,9 @@ Dagster's public API has no way yet to (a) give a config field a numeric bound t
 itself checks while it resolves a run's config (so the launchpad refuses a bad value before a run
 exists: a custom ``ConfigScalar`` with ``post_process``), nor (b) run a job's steps on an
 existing Dask scheduler with dagster-dask on a current Dask (the executor needs the execution
-plan and the step-event plumbing). ``tests/dagster_project/test_private_api.py`` checks the
+plan and the step-event plumbing), nor (c) record an asset backfill in a test instance without a
+webserver (``PartitionBackfill``: the automation tests show that a backfill upstream holds the
+index and the domains back). ``tests/dagster_project/test_private_api.py`` checks the
 behaviour each name is used for, so a Dagster upgrade that moves or changes one fails there,
 naming it, before anything else breaks. Written against Dagster 1.13.
 """
@@ -16,11 +18,12 @@ from dagster._config.errors import PostProcessingError
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.errors import raise_execution_interrupts
 from dagster._core.events import DagsterEvent
+from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._utils import iterate_with_context
 
 __all__ = [
     "ConfigScalar", "ConfigScalarKind", "ConfigTypeKind", "DagsterEvent", "ExecutionPlan",
-    "PostProcessingError", "ReconstructableRepository", "iterate_with_context",
+    "PartitionBackfill", "PostProcessingError", "ReconstructableRepository", "iterate_with_context",
     "raise_execution_interrupts",
 ]

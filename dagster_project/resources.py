@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from react_assets.files.paths import ReactPaths
-from react_assets.metadata import Store, open_store
+from react_assets.metadata import Catalog, Store, open_store
 from react_assets.tracking.lineage import LineageConfig, LineageWriter
 
 
@@ -22,6 +22,14 @@ class ReactHomeResource(dg.ConfigurableResource):
 
     def paths(self) -> ReactPaths:
         return ReactPaths(Path(self.root).resolve()).create()
+
+    def layout(self) -> ReactPaths:
+        """The paths without creating any folder: what a sensor tick, which only looks, uses."""
+        return ReactPaths(Path(self.root).resolve())
+
+    def catalog(self) -> Catalog:
+        """Where the metadata lives, not opened: what a sensor tick reads, read-only."""
+        return Catalog(Path(self.root).resolve(), self.metadata_backend, self.metadata_dsn)
 
     def store(self) -> Store:
         """The metadata store, with the schema applied (idempotent)."""

@@ -1,4 +1,9 @@
-"""Corpus stage: webdataset shards validated and registered in DuckDB."""
+"""Corpus stage: webdataset shards validated and registered in DuckDB.
+
+A shard that landed in ``REACT_HOME/landing`` is moved into ``shards/`` by its own run, as that
+run's first act (the landing sensor only looks): a run that fails after the move is re-executed
+on the moved file, one that fails before it finds the file still in landing.
+"""
 
 import dagster as dg
 
@@ -7,6 +12,7 @@ from dagster_project.partitions import shard_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
+from react_assets.corpus.intake import find_landed, take_landed
 
 
 class CorpusShardsConfig(dg.Config):
@@ -36,10 +42,14 @@ def corpus_shards(
 ) -> dg.MaterializeResult:
     """Validated image-text pairs of one webdataset shard, recorded in DuckDB."""
     config = launch_config(context, CorpusShardsConfig)
-    shard_id = context.partition_key
-    report = ingest_shard(react_home.paths().shard_tar(shard_id), shard_id, react_home.store(),
+    shard_id, paths = context.partition_key, react_home.paths()
+    landed = find_landed(shard_id, paths.landing)
+    if landed is not None:
+        context.log.info(take_landed(landed, shard_id, paths.shards))
+    report = ingest_shard(paths.shard_tar(shard_id), shard_id, react_home.store(),
                           library_config(config, IngestConfig()))
     return dg.MaterializeResult(metadata=executed_by() | {
+        "taken_from_landing": landed.name if landed is not None else "",
         "pairs": report.n_pairs,
         "skipped": report.n_skipped,
         "skipped_by_reason": report.skipped,

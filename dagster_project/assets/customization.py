@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.assets.retrieval import retrieved_pairs
+from dagster_project.automation import MODEL_CONDITION
 from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import compute_step_tags, executed_by
@@ -46,6 +47,7 @@ class ReactModelConfig(dg.Config):
 @dg.asset(
     partitions_def=domain_partitions,
     deps=[retrieved_pairs],
+    automation_condition=MODEL_CONDITION,
     pool=COMPUTE_POOL,
     op_tags=compute_step_tags(),
     group_name="customization",

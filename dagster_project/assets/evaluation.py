@@ -5,6 +5,7 @@ import base64
 import dagster as dg
 
 from dagster_project.assets.customization import react_model
+from dagster_project.automation import EVALUATION_CONDITION, LEADERBOARD_CONDITION
 from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import executed_by
@@ -28,6 +29,7 @@ class ZeroshotEvalConfig(dg.Config):
 @dg.asset(
     partitions_def=domain_partitions,
     deps=[react_model],
+    automation_condition=EVALUATION_CONDITION,
     pool=COMPUTE_POOL,
     group_name="evaluation",
     kinds={"torch", "duckdb", "mlflow"},
@@ -56,6 +58,7 @@ def zeroshot_eval(
 
 @dg.asset(
     deps=[zeroshot_eval],
+    automation_condition=LEADERBOARD_CONDITION,
     group_name="evaluation",
     kinds={"duckdb"},
     code_version="2",

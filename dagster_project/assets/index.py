@@ -5,6 +5,7 @@ import json
 import dagster as dg
 
 from dagster_project.assets.embeddings import corpus_embeddings
+from dagster_project.automation import INDEX_CONDITION
 from dagster_project.configs import launch_config, launch_schema, library_config, override
 from dagster_project.partitions import COMPUTE_POOL
 from dagster_project.profile import executed_by
@@ -29,6 +30,7 @@ class KnnIndexConfig(dg.Config):
 
 @dg.asset(
     deps=[corpus_embeddings],
+    automation_condition=INDEX_CONDITION,
     pool=COMPUTE_POOL,
     group_name="retrieval",
     kinds={"faiss", "duckdb"},

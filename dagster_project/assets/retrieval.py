@@ -5,7 +5,9 @@ import base64
 import dagster as dg
 from pydantic import Field
 
+from dagster_project.assets.domains import domain_spec
 from dagster_project.assets.index import knn_index
+from dagster_project.automation import RETRIEVAL_CONDITION
 from dagster_project.configs import launch_config, launch_schema, override
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import executed_by
@@ -34,7 +36,8 @@ class RetrievedPairsConfig(dg.Config):
 
 @dg.asset(
     partitions_def=domain_partitions,
-    deps=[knn_index],
+    deps=[knn_index, domain_spec],
+    automation_condition=RETRIEVAL_CONDITION,
     pool=COMPUTE_POOL,
     group_name="retrieval",
     kinds={"faiss", "duckdb"},

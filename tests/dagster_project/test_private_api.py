@@ -49,3 +49,11 @@ def test_the_dask_executors_plumbing_has_the_shapes_it_uses():
 def test_a_reconstructable_repository_resolves_the_projects_jobs():
     repo = private.ReconstructableRepository.for_module("dagster_project.definitions", "defs")
     assert repo.get_reconstructable_job("corpus_job").job_name == "corpus_job"
+
+
+def test_a_partition_backfill_is_built_from_asset_partitions_and_added_to_an_instance():
+    params = inspect.signature(private.PartitionBackfill.from_asset_partitions).parameters
+    assert {"backfill_id", "asset_graph", "partition_names", "asset_selection",
+            "backfill_timestamp", "tags", "dynamic_partitions_store", "all_partitions", "title",
+            "description", "run_config"} <= set(params)
+    assert callable(dg.DagsterInstance.add_backfill)
