@@ -168,7 +168,7 @@ def domain_specs_sensor(
     """Run requests and new domain partitions for new spec files; the cursor holds each file's
     digest, so an invalid spec is reported once and read again only once it changes."""
     paths = react_home.layout()
-    incoming = paths.domains / "incoming"
+    incoming = paths.incoming_specs
     if not incoming.is_dir():
         return dg.SensorResult(skip_reason=f"no folder {incoming}: spec files go there")
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from shard_factory import add_member, good_samples, png_bytes, write_shard
 from react_assets.corpus.checks import shard_has_pairs
 from react_assets.corpus.identity import ShardReplaceError
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
-from react_assets.corpus.landing import land_shard
+from react_assets.corpus.intake import LandingScan, clear_landed, find_landed, scan_landing, take_landed
 from react_assets.corpus.shards import ShardFileError
 from react_assets.domains.registry import register_domains
 from react_assets.domains.spec import DomainSpecError, load_domain_catalog
@@ -49,11 +50,26 @@ def sql_rows(store, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
+def look(paths: ReactPaths) -> LandingScan:
+    """The landing sensor's look at landing/ (it moves nothing), every file taken as settled."""
+    return scan_landing(paths.landing, {}, {}, time.time(), settle_seconds=0.0)
+
+
+def take(paths: ReactPaths, tar: Path) -> tuple[str, str]:
+    """(shard id, message) of ``tar`` as the pipeline takes it: the tick gives it its id, then
+    the ingestion run finds it in landing/ and moves it into shards/ (``corpus_shards``)."""
+    [shard] = look(paths).ready
+    assert shard.path == tar
+    found = find_landed(shard.shard_id, paths.landing)
+    assert found == tar
+    return shard.shard_id, take_landed(found, shard.shard_id, paths.shards)
+
+
 def land_and_ingest(paths: ReactPaths, store, tar: Path) -> tuple[str, object]:
-    landed = land_shard(tar, paths.shards)
-    assert landed.status == "new", landed.message
-    return landed.shard_id, ingest_shard(paths.shard_tar(landed.shard_id), landed.shard_id, store,
-                                         CONFIG)
+    shard_id, message = take(paths, tar)
+    assert message.startswith(f"moved {tar.name} to {paths.shard_tar(shard_id)}"), message
+    assert not tar.exists()
+    return shard_id, ingest_shard(paths.shard_tar(shard_id), shard_id, store, CONFIG)
 
 
 # --- shard names collide -------------------------------------------------------------------------
@@ -74,18 +90,20 @@ def test_two_corpora_with_the_same_shard_name_both_keep_their_pairs(react_paths,
 def test_a_corrected_shard_under_the_same_name_is_a_new_version_with_a_warning(react_paths, store):
     first_id, _ = land_and_ingest(react_paths, store, land_fixture(react_paths, "00000"))
     corrected = write_shard(react_paths.landing / "00000.tar", good_samples(3))
-    landed = land_shard(corrected, react_paths.shards)
-    assert landed.status == "new" and landed.shard_id != first_id
-    assert "WARNING" in landed.message and first_id in landed.message
+    shard_id, message = take(react_paths, corrected)
+    assert shard_id != first_id and react_paths.shard_tar(shard_id).exists()
+    assert "WARNING" in message and first_id in message
     assert react_paths.shard_tar(first_id).exists()  # the first version is untouched
     assert len(store.fetch(select_shard_pairs, {"shard_id": first_id})) == 6
 
 
 def test_the_same_bytes_landed_again_are_a_no_op(react_paths, store):
     shard_id, _ = land_and_ingest(react_paths, store, land_fixture(react_paths, "00000"))
-    again = land_shard(land_fixture(react_paths, "00000"), react_paths.shards)
-    assert again.status == "same" and again.shard_id == shard_id
-    assert "same bytes" in again.message
+    again = land_fixture(react_paths, "00000")
+    assert [s.shard_id for s in look(react_paths).ready] == [shard_id]
+    # the shard is ingested: the sensor asks a cleanup run, which removes the landed copy
+    message = clear_landed(again, react_paths.shards)
+    assert "same bytes" in message and shard_id in message
     assert list(react_paths.landing.iterdir()) == []
     assert sorted(p.name for p in react_paths.shards.iterdir()) == [
         f"{shard_id}.parquet", f"{shard_id}.tar", f"{shard_id}_stats.json"]
@@ -185,8 +203,11 @@ def test_a_dataset_folder_that_does_not_exist_is_refused_at_registration(tmp_pat
 def test_a_tar_gz_shard_is_refused_with_a_message_and_kept(react_paths, store):
     landed = react_paths.landing / "00000.tar.gz"
     landed.write_bytes(gzip.compress((FIXTURES / "00000.tar").read_bytes()))
-    result = land_shard(landed, react_paths.shards)
-    assert result.status == "rejected" and "decompress it" in result.message
+    scan = look(react_paths)
+    assert scan.ready == [] and [r.path for r in scan.refused] == [landed]
+    assert "decompress it" in scan.refused[0].reason  # named in the tick
+    message = clear_landed(landed, react_paths.shards)  # the cleanup run the tick asks
+    assert "is not a shard" in message and "decompress it" in message
     kept = react_paths.landing / "rejected" / "00000.tar.gz"
     assert kept.exists() and "compressed_archive" in (
         react_paths.landing / "rejected" / "00000.tar.gz.reason.txt").read_text()
@@ -236,9 +257,11 @@ def test_an_html_page_saved_as_tar_is_refused_and_never_a_shard(react_paths, sto
     page = react_paths.landing / "00000.tar"
     html = b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n" * 20
     page.write_bytes(html)
-    result = land_shard(page, react_paths.shards)
-    assert result.status == "rejected" and result.shard_id is None
-    assert "not_a_tar" in result.message and "<!DOCTYPE html>" in result.message
+    scan = look(react_paths)
+    assert scan.ready == [] and [r.path for r in scan.refused] == [page]  # no id, no partition
+    assert "not_a_tar" in scan.refused[0].reason
+    message = clear_landed(page, react_paths.shards)  # the cleanup run the tick asks
+    assert "not_a_tar" in message and "<!DOCTYPE html>" in message
     assert list(react_paths.shards.iterdir()) == []
     assert (react_paths.landing / "rejected" / "00000.tar").read_bytes() == html  # kept
     with pytest.raises(ShardFileError, match="not_a_tar"):

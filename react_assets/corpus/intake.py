@@ -1,11 +1,16 @@
-"""Landed files looked at without touching them, and moved only by the runs that take them.
+"""Shards dropped in ``REACT_HOME/landing``: looked at without touching them, and moved only by the
+runs that take them.
 
-``REACT_HOME/landing`` is read by a sensor tick, which must leave it as it found it:
-:func:`scan_landing` sorts what landed into shards ready to ingest (with their content-addressed
-ids), entries that cannot be shards (with the reason), files still being written, and img2dataset
-companions (``NAME.parquet``, ``NAME_stats.json``) still waiting for their tar. Only runs move
-files: :func:`take_landed` (the ``corpus_shards`` step; a retry finishes a move that a failed run
-began) and :func:`clear_landed` (a cleanup run: what cannot be a shard goes to
+A landed ``NAME.tar`` (any case of the suffix) with its optional img2dataset companions
+``NAME.parquet`` and ``NAME_stats.json`` becomes the shard ``NAME-<12 hex of its sha256>``
+(:func:`react_assets.corpus.identity.landed_shard_id`), so shards of different corpora that share
+a name never overwrite each other.
+
+``landing/`` is read by a sensor tick, which must leave it as it found it: :func:`scan_landing`
+sorts what landed into shards ready to ingest (with their ids), entries that cannot be shards
+(with the reason), files still being written, and companions still waiting for their tar. Only
+runs move files: :func:`take_landed` (the ``corpus_shards`` step; a retry finishes a move that a
+failed run began) and :func:`clear_landed` (a cleanup run: what cannot be a shard goes to
 ``landing/rejected/`` with a ``.reason.txt``, a second copy of a shard's bytes is removed).
 
 Anything in landing/ that is not a regular file (a symbolic link, a folder, a pipe) is refused
@@ -21,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from react_assets.corpus.identity import DIGEST_CHARS, landed_shard_id, stem_problem
-from react_assets.corpus.landing import COMPANIONS, REJECTED, shard_suffix, split_landed_name
 from react_assets.corpus.shards import shard_file_problem
 from react_assets.files.hashing import file_sha256
 
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst")
+COMPANIONS = (".parquet", "_stats.json")
+REJECTED = "rejected"
 LANDED_ID = re.compile(rf"^(?P<stem>.+)-(?P<digest>[0-9a-f]{{{DIGEST_CHARS}}})$")
 _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
           (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"))
@@ -57,6 +64,19 @@ class LandingScan:
     notes: list[str] = field(default_factory=list)  # waiting companions, files still changing
     changing: dict[str, list[int]] = field(default_factory=dict)  # name -> signature
     digests: dict[str, list] = field(default_factory=dict)  # name -> [size, mtime_ns, sha256]
+
+
+def shard_suffix(path: Path) -> str | None:
+    """The shard suffix of ``path``, matched without regard to case, or None."""
+    lower = path.name.lower()
+    return next((s for s in sorted(SHARD_SUFFIXES, key=len, reverse=True) if lower.endswith(s)),
+                None)
+
+
+def split_landed_name(path: Path) -> tuple[str, str] | None:
+    """(stem, suffix) of a landed shard file, e.g. ``00000.TAR`` -> (``00000``, ``.tar``)."""
+    suffix = shard_suffix(path)
+    return None if suffix is None else (path.name[: -len(suffix)], suffix)
 
 
 def companion_end(name: str) -> str | None:
@@ -163,10 +183,18 @@ def find_landed(shard_id: str, landing: Path) -> Path | None:
     return None
 
 
+def same_named_shards(stem: str, shard_id: str, shards: Path) -> list[str]:
+    """The shards in ``shards`` other than ``shard_id`` that came from a file landed as ``stem``."""
+    return sorted(p.stem for p in shards.glob(f"{stem}-*.tar") if p.stem != shard_id
+                  and (match := LANDED_ID.match(p.stem)) and match["stem"] == stem)
+
+
 def take_landed(path: Path, shard_id: str, shards: Path) -> str:
     """Move the landed ``path`` (companions first, then the tar: the tar's arrival means
     complete) to ``shards/<shard_id>.tar``; when that shard is there already with the same bytes,
-    remove the landed copy instead. Safe to repeat. Raises OSError naming both paths."""
+    remove the landed copy instead. Safe to repeat. Raises OSError naming both paths. The message
+    warns when other shards came from a file of the same name (a corrected shard, or another
+    corpus): they are kept, and this one is a new shard beside them."""
     target = shards / f"{shard_id}.tar"
     stem = split_landed_name(path)[0]
     if target.exists() or target.is_symlink():
@@ -177,10 +205,15 @@ def take_landed(path: Path, shard_id: str, shards: Path) -> str:
             extra.unlink()
         return (f"{path.name} has the same bytes as shard {shard_id}, there already: the landed "
                 "copy is removed")
+    versions = same_named_shards(stem, shard_id, shards)
     for extra in regular_companions(path):
         _move(extra, shards / f"{shard_id}{extra.name[len(stem):]}")
     _move(path, target)
-    return f"moved {path.name} to {target}"
+    message = f"moved {path.name} to {target}"
+    if versions:
+        message += (f"; WARNING: {len(versions)} other shard(s) came from a file named "
+                    f"{path.name} ({', '.join(versions)}): kept, this is a new shard")
+    return message
 
 
 def refuse_landed(path: Path, reason: str) -> str:

@@ -73,6 +73,11 @@ class ReactPaths:
         return self.root / "domains"
 
     @property
+    def incoming_specs(self) -> Path:
+        """Where domain spec files are dropped for the spec sensor."""
+        return self.domains / "incoming"
+
+    @property
     def eval_data(self) -> Path:
         return self.root / "eval"
 
@@ -135,7 +140,7 @@ class ReactPaths:
         """Make every folder; first fails loudly, naming the root, when it is not writable."""
         check_writable(self.root, "REACT_HOME")
         for folder in (self.root, self.mlartifacts, self.dagster_home, self.shards, self.landing,
-                       self.domains, self.eval_data, self.embeddings, self.indexes,
-                       self.checkpoints, self.reports):
+                       self.domains, self.incoming_specs, self.eval_data, self.embeddings,
+                       self.indexes, self.checkpoints, self.reports):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -55,9 +55,12 @@ _TORN_READ_TRIES = 5
 
 
 def is_torn_read(err: BaseException) -> bool:
-    """Whether ``err`` is DuckLake's read of a SQLite catalog torn by a concurrent commit
-    (worth reading again, a few times: a lasting internal error must still surface)."""
-    return isinstance(err, duckdb.InternalException) and _TORN_READ in str(err).lower()
+    """Whether ``err`` is DuckLake's read of a SQLite catalog torn by a concurrent commit (worth
+    reading again, a few times: a lasting internal error must still surface). DuckDB invalidates
+    its database after an internal error, so a later statement of this process says so, naming
+    the torn read as the original error: that is the same case."""
+    return (isinstance(err, (duckdb.InternalException, duckdb.FatalException))
+            and _TORN_READ in str(err).lower())
 
 
 class WriteConflict(RuntimeError):
@@ -93,6 +96,16 @@ def _instance(catalog: Catalog, read_only: bool) -> duckdb.DuckDBPyConnection:
         return conn
 
 
+def _discard(catalog: Catalog, read_only: bool) -> None:
+    """Forget this process's DuckDB of ``catalog`` (invalidated by an internal error); the next
+    connection attaches the catalog again."""
+    with _instances_lock:
+        conn = _instances.pop((os.getpid(), catalog, read_only), None)
+    if conn is not None:
+        with contextlib.suppress(duckdb.Error):
+            conn.close()
+
+
 class Store:
     """The metadata of one home: a DuckLake catalog and its data, with the project's schema."""
 
@@ -119,7 +132,8 @@ class Store:
             cursor.execute(f"USE {engine.LAKE}")
             yield cursor
         finally:
-            cursor.close()
+            with contextlib.suppress(duckdb.Error):  # an invalidated database refuses even this
+                cursor.close()
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *,
               what: str = "metadata write") -> T:
@@ -148,6 +162,8 @@ class Store:
                     if not (is_conflict(err) or torn):
                         raise
                     torn_reads += torn
+                    if torn:
+                        _discard(self.catalog, read_only=False)
                     attempt += 1
                     if (attempt >= self.retry.max_attempts
                             or time.monotonic() - started > self.retry.timeout_s):
@@ -177,9 +193,10 @@ class Store:
             with self.connect() as conn:
                 try:
                     return work(conn)
-                except duckdb.InternalException as err:
+                except (duckdb.InternalException, duckdb.FatalException) as err:
                     if not is_torn_read(err) or attempt == _TORN_READ_TRIES:
                         raise
+                    _discard(self.catalog, read_only=False)
                     log.debug("a read raced a commit (try %d), reading again: %s", attempt, err)
             time.sleep(self.retry.delay(attempt))
         raise AssertionError("unreachable")

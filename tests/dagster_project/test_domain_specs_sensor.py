@@ -35,8 +35,7 @@ def defs(home) -> dg.Definitions:
 
 
 def write_spec(home: ReactPaths, filename: str, text: str) -> Path:
-    spec = home.domains / "incoming" / filename
-    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec = home.incoming_specs / filename
     spec.write_text(text)
     return spec
 
@@ -88,11 +87,19 @@ def test_a_spec_with_an_upper_case_suffix_is_read(instance, home):
     assert instance.get_dynamic_partitions(domain_partitions.name) == []  # the daemon adds it
 
 
-def test_a_linked_spec_is_refused_unread_and_no_folder_is_made(instance, home, tmp_path):
-    assert tick(sensors.domain_specs_sensor, instance, home).skip_reason.skip_message.startswith(
-        "no folder")
-    (home.domains / "incoming").mkdir()
-    (home.domains / "incoming" / "pets.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+def test_a_new_home_has_the_spec_folder_and_a_tick_never_makes_it(instance, home):
+    assert home.incoming_specs == home.root / "domains" / "incoming" and home.incoming_specs.is_dir()
+    assert tick(sensors.domain_specs_sensor, instance, home).skip_reason.skip_message == (
+        "no new domain spec")
+    home.incoming_specs.rmdir()  # removed by hand: named in the tick, not made again by it
+    message = tick(sensors.domain_specs_sensor, instance, home).skip_reason.skip_message
+    assert message.startswith("no folder ") and message.endswith(
+        "domains/incoming: spec files go there")
+    assert not home.incoming_specs.exists()
+
+
+def test_a_linked_spec_is_refused_unread(instance, home, tmp_path):
+    (home.incoming_specs / "pets.yaml").symlink_to(tmp_path / "elsewhere.yaml")
     result = tick(sensors.domain_specs_sensor, instance, home)
     assert not result.run_requests
     assert "pets.yaml is a symbolic link, not read" in result.skip_reason.skip_message

@@ -36,6 +36,7 @@ from react_assets.corpus.ingest import PAIR_SCHEMA
 from react_assets.customize.model_lineage import model_lineage
 from react_assets.domains.settings import RetrievalConfig
 from react_assets.metadata import RetryPolicy, Store, WriteConflict, insert_table
+from react_assets.metadata import store as store_module
 from react_assets.metadata.engine import Catalog
 from react_assets.retrieve.sets import (
     RetrievalRetention,
@@ -541,13 +542,34 @@ def test_a_torn_read_is_read_again_and_another_internal_error_is_not(store):
     assert len(calls) == 2
 
 
+def test_a_database_invalidated_by_a_torn_read_is_attached_again(store):
+    """DuckDB invalidates its database after an internal error: every later statement of the
+    process fails until it attaches the catalog again, which the retry does."""
+    invalidated = ('FATAL Error: Failed: database has been invalidated because of a previous '
+                   'fatal error. Original error: "Calling GetValueInternal on a value that is NULL"')
+    instances = []
+
+    def invalid_once(conn) -> int:
+        instances.append(store_module._instance(store.catalog, False))
+        if len(instances) == 1:
+            raise duckdb.FatalException(invalidated)
+        return conn.execute("SELECT count(*) FROM shards").fetchone()[0]
+
+    assert store.read(invalid_once) == 0
+    assert len(instances) == 2 and instances[0] is not instances[1]  # a fresh DuckDB
+    instances.clear()
+    store.write(lambda conn: (invalid_once(conn), conn.execute(
+        upsert_shard, shard_params("s", 1, "x"))))
+    assert len(instances) == 2 and instances[0] is not instances[1]
+    assert rows(store, "SELECT shard_id FROM shards") == [("s",)]
+
+
 def test_a_sqlite_catalog_read_torn_by_a_tables_first_rows_is_read_again(tmp_path,
                                                                           monkeypatch):
     """The race itself, made to order: DuckLake's statistics join reads the catalog's table
     statistics after a commit gave ``retrievals`` its first rows, and its column statistics
     before (SQLite catalog only: each scan has its own SQLite connection). Read again, whole."""
     from react_assets.metadata import open_store
-    from react_assets.metadata import store as store_module
     from react_assets.metadata.engine import extension_directory
 
     store = open_store(tmp_path / "home")
