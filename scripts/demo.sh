@@ -6,5 +6,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 "$VENV/bin/python" -m dagster_project.demo "$@"
 echo
-echo "Results are under $REACT_HOME (reports/, react.duckdb, mlflow.db)."
+echo "Results are under $REACT_HOME (reports/, lake/ for the metadata, mlflow.db)."
+echo "Query the metadata with: ./scripts/metadata.sh \"SELECT * FROM models\""
 echo "Open the Dagster UI with: ./scripts/ui.sh   (then http://127.0.0.1:3000)"
