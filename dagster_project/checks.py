@@ -3,6 +3,9 @@
 Blocking checks stop a run before a bad result flows downstream (integrity of the corpus, of
 the embeddings, of the index and of the retrieved pairs). The zero-shot regression check warns
 instead: a customized model that lost accuracy must still reach the leaderboard to be seen.
+
+The per-shard checks run once per run and check every shard of it (a backfill's run takes a
+range of shards): they pass when each shard passes, and name the shards that did not.
 """
 
 import dagster as dg
@@ -14,6 +17,7 @@ from dagster_project.assets.evaluation import zeroshot_eval
 from dagster_project.assets.index import knn_index
 from dagster_project.assets.retrieval import retrieved_pairs
 from dagster_project.configs import launch_config, launch_schema
+from dagster_project.partitions import shard_partitions
 from dagster_project.resources import ReactHomeResource
 from react_assets.corpus import checks as corpus_checks
 from react_assets.domains.settings import VARIANTS
@@ -21,7 +25,7 @@ from react_assets.embed import checks as embed_checks
 from react_assets.evaluate import checks as evaluate_checks
 from react_assets.index import checks as index_checks
 from react_assets.retrieve import checks as retrieve_checks
-from react_assets.tracking.contracts import CheckOutcome
+from react_assets.tracking.contracts import CheckOutcome, all_of
 
 
 class MinPairsPerClassConfig(dg.Config):
@@ -50,6 +54,25 @@ def _result(outcome: CheckOutcome, **kwargs) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata, **kwargs)
 
 
+def run_shards(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The shards of the check's run: its partition, or each shard of its partition range.
+
+    Not ``context.partition_keys``: for an unpartitioned check it expands the range with the
+    partitions definition of the run's job, and a Dask worker runs each step in the whole
+    implicit asset job (dagster-dask subsets it by op only), which has none. The range's ends
+    are the run's tags; the shards between them are taken in registration order, Dagster's.
+    """
+    key_range = context.partition_key_range
+    if key_range.start == key_range.end:
+        return [key_range.start]
+    shards = context.instance.get_dynamic_partitions(shard_partitions.name)
+    unknown = [key for key in (key_range.start, key_range.end) if key not in shards]
+    if unknown:
+        raise ValueError(f"the run's shard range {key_range.start}..{key_range.end} names "
+                         f"shards that are not registered: {unknown}")
+    return shards[shards.index(key_range.start):shards.index(key_range.end) + 1]
+
+
 @dg.asset_check(asset=corpus_shards, blocking=True,
                 description="Pair ids are unique and every pair belongs to a registered shard.")
 def pair_ids_unique_and_attached(react_home: ReactHomeResource) -> dg.AssetCheckResult:
@@ -59,24 +82,29 @@ def pair_ids_unique_and_attached(react_home: ReactHomeResource) -> dg.AssetCheck
 
 @dg.asset_check(asset=corpus_shards, blocking=True,
                 config_schema=launch_schema(ShardHasPairsConfig),
-                description="The shard gave pairs and most of its samples were not skipped.")
+                description="Each shard of the run gave pairs and most of its samples were not "
+                            "skipped.")
 def shard_has_pairs(
     context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource
 ) -> dg.AssetCheckResult:
-    """0 pairs, or more than the allowed fraction of samples skipped, fails the shard's run."""
+    """0 pairs, or more than the allowed fraction of samples skipped, in any shard fails the run."""
     config = launch_config(context, ShardHasPairsConfig)
-    return _result(corpus_checks.shard_has_pairs(react_home.store(), context.partition_key,
-                                                 config.max_skipped_fraction))
+    store = react_home.store()
+    return _result(all_of({shard: corpus_checks.shard_has_pairs(store, shard,
+                                                                config.max_skipped_fraction)
+                           for shard in run_shards(context)}))
 
 
 @dg.asset_check(asset=corpus_embeddings, blocking=True,
-                description="Embeddings of the shard are unit-norm and row-aligned with its pairs.")
+                description="Embeddings of each shard of the run are unit-norm and row-aligned "
+                            "with its pairs.")
 def embeddings_unit_norm_and_aligned(
     context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource
 ) -> dg.AssetCheckResult:
     """pair_ids.npy equals the shard's pair ids in ordinal order; every row has norm 1 (float16)."""
-    return _result(embed_checks.embeddings_unit_norm_and_aligned(react_home.store(),
-                                                                 context.partition_key))
+    store = react_home.store()
+    return _result(all_of({shard: embed_checks.embeddings_unit_norm_and_aligned(store, shard)
+                           for shard in run_shards(context)}))
 
 
 @dg.asset_check(asset=knn_index, blocking=True,

@@ -157,11 +157,25 @@ class Cluster:
             "--serve-artifacts", "--artifacts-destination", str(self.react_home / "mlartifacts"),
             "--workers", "1"])
         if self.ui:
-            self._spawn("dagster-webserver", [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p",
-                                              str(self.ports["ui"]), "-w", "workspace.yaml"])
-            self._spawn("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", "workspace.yaml"])
+            self._spawn_ui()
         self._save()
         self._wait_ready()
+
+    def _spawn_ui(self) -> None:
+        self._spawn("dagster-webserver", [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p",
+                                          str(self.ports["ui"]), "-w", "workspace.yaml"])
+        self._spawn("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", "workspace.yaml"])
+
+    def restart_ui(self) -> None:
+        """Stop the Dagster webserver and daemon and start them again on the same port, with this
+        process's environment as it is now (a setting the code location reads at load, such as
+        REACT_BACKFILL_SHARDS_PER_RUN). Call it when no run is going."""
+        if not self.ui:
+            raise RuntimeError("this cluster was started without the Dagster UI (ui=False)")
+        for name in ("dagster-daemon", "dagster-webserver"):
+            _stop_group(name, self.pids.pop(name), 30.0)
+        self._spawn_ui()
+        self._save()
 
     def _save(self) -> None:
         (self.folder / "services.json").write_text(json.dumps(

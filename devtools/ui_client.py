@@ -1,7 +1,8 @@
-"""Drive a Dagster webserver as its UI does: GraphQL queries and asset backfills.
+"""Drive a Dagster webserver as its UI does: GraphQL queries, asset backfills and sensor toggles.
 
 `launch_asset_backfill` sends the mutation of the UI's Materialize dialog (``allPartitions`` is
-its "all partitions" choice); `wait_for_backfill` polls until the backfill and its runs ended.
+its "all partitions" choice); `wait_for_backfill` polls until the backfill and its runs ended;
+`stop_sensors` turns a code location's sensors off, as their toggles on the Automation page do.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ _BACKFILL_STATUS = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) { __typename
     ... on PartitionBackfill { id status numPartitions startTime endTime
-      runs { runId status startTime endTime tags { key value } } error { message } }
+      runs { runId status creationTime startTime endTime tags { key value } }
+      error { message } }
     ... on PythonError { message } } }
 """
 
@@ -98,3 +100,38 @@ def wait_for_backfill(url: str, backfill_id: str, timeout_s: float, poll_s: floa
             raise TimeoutError(f"backfill {backfill_id} still {data['status']} after "
                                f"{timeout_s:.0f} s; runs: {[r['status'] for r in runs]}")
         time.sleep(poll_s)
+
+
+_SENSORS = """
+query Sensors($repo: RepositorySelector!) {
+  sensorsOrError(repositorySelector: $repo) { __typename
+    ... on Sensors { results { name sensorState { id status } } }
+    ... on PythonError { message } } }
+"""
+
+_STOP_SENSOR = """
+mutation Stop($id: String!) {
+  stopSensor(id: $id) { __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message } } }
+"""
+
+
+def stop_sensors(url: str, location: str, repository: str = "__repository__") -> list[str]:
+    """Turn off every running sensor of code location ``location``; the names turned off.
+
+    The state is kept in the instance: the sensors stay off when the webserver and the daemon
+    are started again on the same DAGSTER_HOME."""
+    repo = {"repositoryName": repository, "repositoryLocationName": location}
+    data = graphql(url, _SENSORS, {"repo": repo})["sensorsOrError"]
+    if data["__typename"] != "Sensors":
+        raise RuntimeError(f"sensors of {location}: {data}")
+    stopped = []
+    for sensor in data["results"]:
+        if sensor["sensorState"]["status"] != "RUNNING":
+            continue
+        result = graphql(url, _STOP_SENSOR, {"id": sensor["sensorState"]["id"]})["stopSensor"]
+        if result["__typename"] != "StopSensorMutationResult":
+            raise RuntimeError(f"sensor {sensor['name']} not stopped: {result}")
+        stopped.append(sensor["name"])
+    return stopped

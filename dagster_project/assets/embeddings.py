@@ -1,14 +1,21 @@
-"""Embedding stage: image and caption embeddings of every shard with the base model."""
+"""Embedding stage: image and caption embeddings of every shard with the base model.
+
+A run may take several shards (a backfill's range, ``SHARDS_PER_RUN``): the base model is loaded
+once for all of them, and each partition's materialization carries its own shard's figures.
+"""
+
+import time
 
 import dagster as dg
 
 from dagster_project.assets.corpus import corpus_shards
 from dagster_project.assets.models import base_model
+from dagster_project.assets.shard_runs import run_totals
 from dagster_project.configs import launch_config, launch_schema, library_config, override
-from dagster_project.partitions import COMPUTE_POOL, shard_partitions
+from dagster_project.partitions import COMPUTE_POOL, SHARD_BACKFILL_POLICY, shard_partitions
 from dagster_project.profile import compute_step_tags, executed_by
 from dagster_project.resources import ReactHomeResource
-from react_assets.embed.corpus_shard import embed_corpus_shard
+from react_assets.embed.corpus_shard import embed_corpus_shards
 from react_assets.embed.encode import EmbeddingConfig
 
 
@@ -24,6 +31,7 @@ class CorpusEmbeddingsConfig(dg.Config):
 
 @dg.asset(
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL_POLICY,
     deps=[corpus_shards, base_model],
     pool=COMPUTE_POOL,
     op_tags=compute_step_tags(),
@@ -35,14 +43,21 @@ class CorpusEmbeddingsConfig(dg.Config):
 def corpus_embeddings(
     context: dg.AssetExecutionContext, react_home: ReactHomeResource
 ) -> dg.MaterializeResult:
-    """L2-normalised float16 image and caption embeddings of one shard, rows = DuckDB pair order."""
+    """L2-normalised float16 image and caption embeddings of shards, rows = DuckDB pair order."""
     config = launch_config(context, CorpusEmbeddingsConfig)
-    result = embed_corpus_shard(react_home.store(), react_home.paths(), context.partition_key,
-                                library_config(config, EmbeddingConfig()),
-                                clip_retrieval_dir=config.clip_retrieval_dir)
-    return dg.MaterializeResult(metadata=executed_by() | {
-        "rows": result.n_rows, "dim": result.dim, "model_id": result.model_id,
-        "pairs_per_second": round(result.pairs_per_second, 1),
-        "resumed_chunks": result.resumed_chunks, "already_complete": result.skipped_complete,
-        "folder": dg.MetadataValue.path(str(result.folder)),
-    })
+    started = time.perf_counter()
+    results = embed_corpus_shards(react_home.store(), react_home.paths(), context.partition_keys,
+                                  library_config(config, EmbeddingConfig()),
+                                  clip_retrieval_dir=config.clip_retrieval_dir)
+    figures = []
+    for result in results:
+        shard = {"rows": result.n_rows, "dim": result.dim, "model_id": result.model_id,
+                 "pairs_per_second": round(result.pairs_per_second, 1),
+                 "resumed_chunks": result.resumed_chunks,
+                 "already_complete": result.skipped_complete}
+        context.add_asset_metadata(shard | {"folder": dg.MetadataValue.path(str(result.folder))},
+                                   partition_key=result.shard_id)
+        figures.append({"shard": result.shard_id, **shard})
+    return dg.MaterializeResult(metadata=executed_by() | run_totals(
+        figures, "rows", time.perf_counter() - started,
+        ("shard", "rows", "pairs_per_second", "resumed_chunks", "already_complete")))

@@ -38,7 +38,7 @@ from react_assets.customize.official import import_official_checkpoint
 from react_assets.customize.saved import load_customized_model
 from react_assets.domains.registry import register_domains, registered_domain
 from react_assets.embed.checks import embeddings_unit_norm_and_aligned
-from react_assets.embed.corpus_shard import embed_corpus_shard
+from react_assets.embed.corpus_shard import embed_corpus_shards
 from react_assets.embed.encode import EmbeddingConfig
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
 from react_assets.files.paths import ReactPaths
@@ -118,7 +118,7 @@ def build_home(paths: ReactPaths, checkpoint: Path) -> str:
     folder = tiny_local_dir(paths.checkpoints / "base" / "tiny-model")
     base = make_base_model(store, paths, OfflineWriter(), BaseModelPlan(arch=f"local-dir:{folder}"),
                            dagster_run_id="run-0", code_version="test")
-    embed_corpus_shard(store, paths, "s0", EMBEDDING)
+    embed_corpus_shards(store, paths, ["s0"], EMBEDDING)
     build_corpus_indexes(store, paths, IndexConfig(k=4, n_tune_queries=8))
     import_official_checkpoint(store, paths, current_base(store),
                                official_checkpoint(store, checkpoint), domain="shapes")
@@ -171,7 +171,7 @@ def test_a_copied_home_reads_its_own_files(tmp_path):
     assert load_customized_model(customization).model_id == imported["model_id"]  # its base too
     assert recall_meets_target(store).passed
     assert embeddings_unit_norm_and_aligned(store, "s0").passed
-    assert embed_corpus_shard(store, copy, "s0", EMBEDDING).skipped_complete
+    assert embed_corpus_shards(store, copy, ["s0"], EMBEDDING)[0].skipped_complete
 
 
 def test_model_locations_keep_names_and_tags_and_relate_paths_into_the_home(tmp_path):
