@@ -8,8 +8,9 @@ user does in the UI, through the GraphQL mutation of its Materialize dialog:
 
 1. materialize ``demo_world``, then every ``corpus_shards`` partition, then ``base_model`` (one
    pre-training epoch: the base's quality does not change the embedding's cost);
-2. backfill ``corpus_embeddings`` over every shard: the daemon launches one run per shard (at
-   most 8 at once) and each run's step goes to whichever Dask worker is free.
+2. backfill ``corpus_embeddings`` over every shard: the daemon launches one run per
+   REACT_BACKFILL_SHARDS_PER_RUN shards (default 8; at most 8 runs at once) and each run's step
+   goes to whichever Dask worker is free.
 
 Reports the embedding backfill's wall time and pairs embedded per second for each worker count,
 their ratio, and each run's seconds; writes bench/results/cluster_backfill.json. Each worker gets
