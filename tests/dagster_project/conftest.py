@@ -1,11 +1,14 @@
-"""A Dagster test instance per module, emptied before each test that asks for ``instance``."""
+"""A Dagster test instance per module, emptied before each test that asks for ``instance``; a new
+REACT_HOME (``home``) and the project's definitions over it (``defs``)."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 
+from dagster_project.definitions import build_definitions
 from dagster_project.partitions import domain_partitions, shard_partitions
+from react_assets.files.paths import ReactPaths
 
 
 @pytest.fixture(scope="module")
@@ -22,3 +25,13 @@ def instance(shared_instance):
         for key in shared_instance.get_dynamic_partitions(name):
             shared_instance.delete_dynamic_partition(name, key)
     return shared_instance
+
+
+@pytest.fixture
+def home(tmp_path) -> ReactPaths:
+    return ReactPaths(tmp_path / "home").create()
+
+
+@pytest.fixture
+def defs(home) -> dg.Definitions:
+    return build_definitions(str(home.root))

@@ -7,11 +7,9 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from sensor_ticks import apply_partitions, record, run, tick
 
 from dagster_project import sensors
-from dagster_project.definitions import build_definitions
 from dagster_project.partitions import domain_partitions
 from react_assets.domains.registry import registered_domain
 from react_assets.files.paths import ReactPaths
@@ -22,16 +20,6 @@ GOOD_SPEC = """domains:
     classes: [cat, dog]
     templates: ['a photo of a {{}}.']
 """
-
-
-@pytest.fixture
-def home(tmp_path) -> ReactPaths:
-    return ReactPaths(tmp_path / "home").create()
-
-
-@pytest.fixture
-def defs(home) -> dg.Definitions:
-    return build_definitions(str(home.root))
 
 
 def write_spec(home: ReactPaths, filename: str, text: str) -> Path:

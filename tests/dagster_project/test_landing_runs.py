@@ -12,19 +12,7 @@ from shard_factory import good_samples, write_shard
 
 from dagster_project import sensors
 from dagster_project.assets import corpus
-from dagster_project.definitions import build_definitions
 from react_assets.corpus import intake
-from react_assets.files.paths import ReactPaths
-
-
-@pytest.fixture
-def home(tmp_path) -> ReactPaths:
-    return ReactPaths(tmp_path / "home").create()
-
-
-@pytest.fixture
-def defs(home) -> dg.Definitions:
-    return build_definitions(str(home.root))
 
 
 def test_the_ingest_run_moves_the_shard_then_the_tick_sees_nothing_new(instance, home, defs):

@@ -27,20 +27,9 @@ from dagster_project import sensors
 from dagster_project.definitions import build_definitions
 from dagster_project.partitions import shard_partitions
 from react_assets.corpus import intake
-from react_assets.files.paths import ReactPaths
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "TOP-SECRET-LINE of a file a link points to"
-
-
-@pytest.fixture
-def home(tmp_path) -> ReactPaths:
-    return ReactPaths(tmp_path / "home").create()
-
-
-@pytest.fixture
-def defs(home) -> dg.Definitions:
-    return build_definitions(str(home.root))
 
 
 def test_a_settled_shard_is_asked_for_under_its_content_id_and_not_moved(instance, home):
