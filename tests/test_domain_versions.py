@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,8 +16,8 @@ from react_assets.metadata.sql import (
     select_domain_zeroshot_figures,
     select_latest_domain_models,
     select_retrieval_sets,
-    upsert_model,
 )
+from tiny_world import TINY_BASE, register_tiny_base
 
 from react_assets.customize.domain import CustomizedModel, RetrievalSet, record_customization
 from react_assets.customize.gated import CustomizationConfig, customize_model
@@ -33,11 +32,11 @@ from react_assets.evaluate.domain import EvaluatedModel, evaluate_domain, store_
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import Store, open_store
 from react_assets.models.base import current_base
-from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.factory import create_base_model
 from react_assets.retrieve.sets import store_retrieval_set
 from react_assets.tracking.lineage import ModelRef, RunHandle
 
-TINY = BaseModelConfig(arch="react-tiny", init_seed=0)
+TINY = TINY_BASE
 DIGITS = {"name": "digits", "classes": ["0", "1"], "templates": ["a photo of the number {}."],
           "datasets": [{"name": "digits-test", "path": "eval/digits-test"}]}
 FRUIT = {"name": "digits", "classes": ["apple", "banana"], "templates": ["a photo of a {}, a fruit."],
@@ -69,12 +68,7 @@ def versions(store: Store, domain: str = "digits") -> list[dict]:
 def home(tmp_path) -> tuple[Store, ReactPaths]:
     paths = ReactPaths(tmp_path / "home").create()
     store = open_store(paths.root)
-    store.execute(upsert_model, {
-        "model_id": create_base_model(TINY).model_id, "parent_model_id": None, "kind": "base",
-        "domain": None, "arch": TINY.arch, "pretrained": None, "checkpoint": None,
-        "retrieval_digest": None, "metadata_snapshot": None, "config": json.dumps(asdict(TINY)),
-        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": None,
-        "spec_digest": None})
+    register_tiny_base(store)
     return store, paths
 
 

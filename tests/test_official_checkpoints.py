@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import pytest
 import torch
-from react_assets.metadata.sql import select_latest_domain_models, upsert_model
+from react_assets.metadata.sql import select_latest_domain_models
 from safetensors.torch import save_file
+from tiny_world import TINY_BASE, register_tiny_base
 
 from react_assets.customize.gated import (
     CustomizationConfig,
@@ -26,9 +26,9 @@ from react_assets.customize.saved import load_customized_model
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import open_store
 from react_assets.models.base import current_base
-from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.factory import create_base_model
 
-TINY = BaseModelConfig(arch="react-tiny", init_seed=0)
+TINY = TINY_BASE
 
 
 @pytest.fixture
@@ -36,12 +36,7 @@ def home(tmp_path):
     paths = ReactPaths(tmp_path / "home")
     store = open_store(paths.root)
     store.apply_schema()
-    store.execute(upsert_model, {
-        "model_id": create_base_model(TINY).model_id, "parent_model_id": None, "kind": "base",
-        "domain": None, "arch": TINY.arch, "pretrained": None, "checkpoint": None,
-        "retrieval_digest": None, "metadata_snapshot": None,
-        "config": json.dumps(asdict(TINY)), "mlflow_run_id": None,
-        "mlflow_model_uri": None, "dagster_run_id": None, "spec_digest": None})
+    register_tiny_base(store)
     return store, paths
 
 

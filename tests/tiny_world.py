@@ -1,4 +1,9 @@
-"""The tiny demo world and run config the end-to-end and backfill tests materialize."""
+"""The tiny demo world and run config the end-to-end and backfill tests materialize, and the tiny
+base model that tests register without pre-training."""
+
+from react_assets.models.factory import BaseModelConfig
+
+TINY_BASE = BaseModelConfig(arch="react-tiny", init_seed=0)
 
 TINY_WORLD = {
     "samples_per_shard": 400, "fashion_train_limit": 300, "fashion_test_limit": 60,
@@ -22,3 +27,23 @@ TINY_RUN_CONFIG = {
         "zeroshot_eval": {"config": {"batch_size": 64}},
     }},
 }
+
+
+def register_tiny_base(store) -> str:
+    """Record the randomly initialised ``react-tiny`` model (``TINY_BASE``) as the store's current
+    base model, as pre-training would; returns its model id."""
+    import json
+    from dataclasses import asdict
+
+    from react_assets.metadata.sql import upsert_model
+
+    from react_assets.models.factory import create_base_model
+
+    model_id = create_base_model(TINY_BASE).model_id
+    store.execute(upsert_model, {
+        "model_id": model_id, "parent_model_id": None, "kind": "base", "domain": None,
+        "arch": TINY_BASE.arch, "pretrained": None, "checkpoint": None, "retrieval_digest": None,
+        "metadata_snapshot": None, "config": json.dumps(asdict(TINY_BASE)),
+        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": None,
+        "spec_digest": None})
+    return model_id

@@ -4,23 +4,19 @@ own partition and checks every shard."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-
 import dagster as dg
 import pytest
-from react_assets.metadata.sql import upsert_model
 from shard_factory import good_samples, png_bytes, write_shard
+from tiny_world import TINY_BASE, register_tiny_base
 
 import react_assets.embed.corpus_shard
 from dagster_project.definitions import build_definitions
 from dagster_project.partitions import SHARDS_PER_RUN, shard_partitions, shards_per_run
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import open_store
-from react_assets.models.factory import BaseModelConfig, create_base_model
 
 SHARDS = ["s0", "s1", "s2"]
-TINY = BaseModelConfig(arch="react-tiny", init_seed=0)
+TINY = TINY_BASE
 EMBEDDING = {"ops": {"corpus_embeddings": {"config": {"batch_size": 4, "workers": 0,
                                                       "chunk_rows": 8}}}}
 RANGE = {"dagster/asset_partition_range_start": SHARDS[0],
@@ -33,12 +29,7 @@ def make_home(root, shard_samples: dict[str, list[dict]]) -> ReactPaths:
     for shard, samples in shard_samples.items():
         write_shard(paths.shard_tar(shard), samples)
     store = open_store(paths.root)
-    store.execute(upsert_model, {
-        "model_id": create_base_model(TINY).model_id, "parent_model_id": None, "kind": "base",
-        "domain": None, "arch": TINY.arch, "pretrained": None, "checkpoint": None,
-        "retrieval_digest": None, "metadata_snapshot": None, "config": json.dumps(asdict(TINY)),
-        "mlflow_run_id": None, "mlflow_model_uri": None, "dagster_run_id": None,
-        "spec_digest": None})
+    register_tiny_base(store)
     return paths
 
 
