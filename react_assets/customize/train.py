@@ -39,7 +39,7 @@ from react_assets.customize.optim import (
     trainable_parameters,
 )
 from react_assets.customize.pixels import TensorAugment, cached_batches, pixel_cache
-from react_assets.models.hardware import bf16_enabled
+from react_assets.models.hardware import bf16_enabled, loader_start_method
 
 CHECKPOINT_NAME = "last.pt"
 # Fields that do not change the trajectory, so they may differ between a run and its resume.
@@ -294,7 +294,8 @@ def _batches(images: Sequence[bytes], preprocess_train: Callable, plan: Sampler,
     if augment is not None:
         return cached_batches(pixel_cache(images, augment.cache_size, cache_dir), augment, plan)
     return DataLoader(ImageDataset(images, preprocess_train), batch_sampler=plan,
-                      num_workers=config.num_workers, pin_memory=device.type == "cuda")
+                      num_workers=config.num_workers, pin_memory=device.type == "cuda",
+                      multiprocessing_context=loader_start_method(config.num_workers))
 
 
 def train_contrastive(

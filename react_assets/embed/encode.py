@@ -30,6 +30,7 @@ from react_assets.files.atomic import save_npy, write_json
 from react_assets.files.images import decode_rgb
 from react_assets.models.caption_features import CaptionFeatures
 from react_assets.models.device import model_autocast, model_device, to_model_device
+from react_assets.models.hardware import loader_start_method
 from react_assets.models.text import encode_texts
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class EmbeddingConfig:
     workers: int = 2
     chunk_rows: int = 4096
     # bf16 autocast: "auto" = on for CUDA and for CPUs with AVX512-BF16 or AMX (where it pays),
-    # off elsewhere; embeddings match fp32 within cosine 0.999 (tests/test_speed.py).
+    # off elsewhere; embeddings match fp32 within cosine 0.999 (tests/models/test_speed.py).
     bf16: str = "auto"
 
 
@@ -156,7 +157,7 @@ def _encode_images(model: torch.nn.Module, dataset: TarImageDataset, indices: ra
                    config: EmbeddingConfig) -> np.ndarray:
     subset = torch.utils.data.Subset(dataset, list(indices))
     loader = DataLoader(subset, batch_size=config.batch_size, num_workers=config.workers,
-                        persistent_workers=False)
+                        multiprocessing_context=loader_start_method(config.workers))
     feats = []
     with model_autocast(model, config.bf16):
         for batch in loader:

@@ -34,6 +34,7 @@ from react_assets.evaluate.metrics import (
     topk_accuracy,
 )
 from react_assets.models.device import eval_mode, model_autocast, to_model_device
+from react_assets.models.hardware import loader_start_method
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ def encode_dataset_towers(models: Sequence[nn.Module], dataset: Dataset, batch_s
                           num_workers: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
     """:func:`encode_dataset` for several image towers taking the same preprocessed images:
     each batch is decoded once and encoded by every model. Features per model, in order."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        multiprocessing_context=loader_start_method(num_workers))
     features: list[list[torch.Tensor]] = [[] for _ in models]
     labels = []
     name = getattr(dataset, "name", type(dataset).__name__)

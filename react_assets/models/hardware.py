@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -41,9 +42,22 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
 
 
 def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
-    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16)."""
-    flags = cpu_flags() if flags is None else flags
+    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16). For this machine
+    (``flags`` None), also whether PyTorch's kernels may use those units: not when they are held
+    to AVX2 (``ATEN_CPU_CAPABILITY=avx2``, as when reproducing an AVX2-only machine)."""
+    if flags is None:
+        if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+            return False
+        flags = cpu_flags()
     return any(flag in flags for flag in BF16_FLAGS)
+
+
+def loader_start_method(num_workers: int) -> str | None:
+    """The start method for ``num_workers`` DataLoader decoding workers: ``fork`` on Linux,
+    whatever the host process's default (a Dask worker's is ``spawn``, which imports torch again
+    in every decoding worker, seconds each); None (the platform's default) elsewhere and when
+    there are no workers (DataLoader then refuses a start method)."""
+    return "fork" if num_workers > 0 and sys.platform == "linux" else None
 
 
 def bf16_enabled(mode: str, device: torch.device | str,
