@@ -23,7 +23,7 @@ def shards_per_run(name: str = "REACT_BACKFILL_SHARDS_PER_RUN", default: int = 8
 
 
 # A backfill of the per-shard assets runs up to this many shards per run: each run process
-# imports torch, open_clip and torchvision (~17 s of a loaded 2-core machine) and the embedding
+# imports torch, open_clip and torchvision (many seconds on a small machine) and the embedding
 # step loads the base model, once for all of its shards. Bigger runs pay that less often;
 # smaller ones spread over more workers and redo less after a failure. A run asked for one
 # partition (a sensor's, the demo's) is unchanged.

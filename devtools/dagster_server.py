@@ -1,6 +1,6 @@
 """Start and stop `dagster dev` (webserver + daemon) on 127.0.0.1.
 
-Used by the browser tests, the backfill tests and `bench/bench_ui_backfill.py` (which drive it with
+Used by the browser tests, the backfill tests and `bench.load.ui_backfill` (which drive it with
 `devtools.ui_client`). The server runs in its own process group with default SIGINT/SIGTERM
 handlers (a `dagster dev` started from a background shell inherits "ignore" for both), and is
 stopped by signalling the whole group: SIGTERM first, SIGKILL after a timeout, so no webserver,

@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages (first run takes several minutes)"
   # This machine's pip configuration lists local package folders that may be absent: drop
   # those warnings, keep every other message.
-  if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev]" 2>&1 \
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev,bench]" 2>&1 \
       | { grep -v '^WARNING: Location' || true; }; then
     echo "setup: pip install failed (see the messages above)" >&2
     exit 1
@@ -39,6 +39,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-mkdir -p "$DAGSTER_HOME"
-cp "$REPO_ROOT/dagster_project/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+if [ "${REACT_PROFILE:-embedded}" = embedded ]; then  # the cluster's: devtools/cluster.py
+  mkdir -p "$DAGSTER_HOME"
+  cp "$REPO_ROOT/dagster_project/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+fi
 echo "setup: ready (REACT_HOME=$REACT_HOME)"

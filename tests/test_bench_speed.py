@@ -1,21 +1,35 @@
-"""The speed benches run on CPU at tiny sizes, so they are ready when a GPU machine is there."""
+"""The speed benches run on CPU at tiny sizes, so they are ready when a GPU machine is there.
+
+Each bench runs as its users run it, ``python -m bench.speed.<name>`` from the repository root,
+and writes its result with ``bench.common.results.write_result``."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+from bench.common.flops import count_flops, matmul_rate
+from bench.speed.stages import stage_flops
 
-import bench_faiss_build  # noqa: E402
-import bench_gpu  # noqa: E402
-import bench_stages  # noqa: E402
-from flops import count_flops, matmul_rate  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(module: str, results: Path, *args: str, timeout: int = 600) -> dict:
+    """Run ``python -m <module> <args>``; its result record in ``results``."""
+    done = subprocess.run([sys.executable, "-m", module, *args, "--results-dir", str(results)],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (written,) = results.glob("*.json")
+    record = json.loads(written.read_text())
+    assert record["command"] == " ".join(["python -m", module, *args, "--results-dir",
+                                          str(results)])
+    assert record["date"] and record["machine"]["cores"] >= 1
+    return record
 
 
 def test_count_flops_counts_a_matmul_and_its_backward():
@@ -32,12 +46,11 @@ def test_matmul_rate_is_positive():
 
 @pytest.mark.slow
 def test_gpu_bench_runs_on_cpu_with_a_tiny_model(tmp_path):
-    torch.set_num_threads(1)
-    out = tmp_path / "gpu.json"
-    report = bench_gpu.main(["--arch", "react-tiny", "--batch", "4", "--train-batch", "4",
-                             "--steps", "1", "--device", "cpu", "--bf16", "off",
-                             "--peak-tflops", "1.0", "--out", str(out)])
-    assert json.loads(out.read_text())["device"] == "cpu"
+    record = run_bench("bench.speed.gpu", tmp_path, "--arch", "react-tiny", "--batch", "4",
+                       "--train-batch", "4", "--steps", "1", "--device", "cpu", "--bf16", "off",
+                       "--peak-tflops", "1.0")
+    report = record["figures"]
+    assert record["bench"] == "gpu" and report["device"] == "cpu"
     assert report["embedding"]["images_per_s"] > 0
     assert report["embedding"]["flops_per_image"] > 0
     assert report["training_gated_image"]["samples_per_s"] > 0
@@ -52,15 +65,16 @@ def test_stage_flops_scale_with_the_workload():
     work = {"base": {"batch_size": 2, "train_steps": {"locked-text": 3}, "text_captions": 1},
             "embed": {"image_forward": 5, "text_captions": 5},
             "domains": {"batch_size": 4, "train_steps": {"gated-image": 2}}}
-    flops = bench_stages.stage_flops(work, unit)
+    flops = stage_flops(work, unit)
     assert flops == {"base": 3 * 2 * 40 + 100, "embed": 5 * 10 + 5 * 100, "domains": 2 * 4 * 30}
 
 
 def test_faiss_bench_compares_the_simd_levels_of_the_wheel(tmp_path):
     import faiss
 
-    report = bench_faiss_build.main(["--n", "3000", "--dim", "32", "--nlist", "16",
-                                     "--queries", "50", "--out", str(tmp_path / "f.json")])
+    record = run_bench("bench.speed.faiss_build", tmp_path, "--n", "3000", "--dim", "32",
+                       "--nlist", "16", "--queries", "50")
+    report = record["figures"]
     levels = list(report["levels"])
     if faiss.SIMDConfig.has_dynamic_dispatch():  # every level is measured, generic first
         assert levels[0] == "NONE" and len(levels) >= 2
@@ -70,14 +84,11 @@ def test_faiss_bench_compares_the_simd_levels_of_the_wheel(tmp_path):
 
 
 def test_metadata_bench_reports_every_figure_of_both_stores(tmp_path):
-    import bench_metadata
-
-    out = tmp_path / "metadata.json"
-    bench_metadata.main(["--rows", "6000", "--shard-rows", "500", "--lineage-pairs", "300",
-                         "--repeats", "2", "--workdir", str(tmp_path), "--out", str(out)])
-    report = json.loads(out.read_text())
-    assert report["command"].startswith("python bench/bench_metadata.py --rows 6000")
-    assert report["date"] and report["machine"]["cores"] >= 1 and report["shards"] == 12
+    results = tmp_path / "results"
+    record = run_bench("bench.speed.metadata", results, "--rows", "6000", "--shard-rows", "500",
+                       "--lineage-pairs", "300", "--repeats", "2", "--workdir", str(tmp_path))
+    report = record["figures"]
+    assert record["bench"] == "metadata" and report["shards"] == 12
     lake, file = report["ducklake"], report["duckdb_file"]
     for ingest in (lake["ingest_1_writer"], lake["ingest_4_writers"], file["ingest_1_writer"]):
         assert ingest["rows"] == 6000 and ingest["rows_per_s"] > 0 and ingest["wall_s"] > 0

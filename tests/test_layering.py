@@ -142,7 +142,7 @@ def test_parsing_a_domain_spec_imports_neither_torch_nor_faiss():
 @pytest.mark.parametrize("folder", ["bench"])
 def test_bench_imports_only_the_library(folder):
     root = LIBRARY.parent / folder
-    wrong = [f"{path.name}:{node.lineno}" for path in root.glob("*.py")
+    wrong = [f"{path.relative_to(root)}:{node.lineno}" for path in root.rglob("*.py")
              for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, (ast.Import, ast.ImportFrom))
              and any((getattr(node, "module", None) or a.name).split(".")[0]

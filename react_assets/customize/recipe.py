@@ -3,13 +3,10 @@
 ``demo`` (the default) is tuned for the offline demo world: the official REACT recipe (lr 5e-4
 for 32 epochs of millions of pairs, thousands of steps) scaled to a few thousand retrieved pairs
 and a budget in steps, the same for every domain whatever its set's size: 500 steps of 64 pairs,
-at most 12 epochs (digits' 1.5k pairs: 288 steps; 20 epochs, 480 steps, overfit its 8 px
-images: the general set lost 5.3 points where 300 steps gained 0.6). With Adam a gate moves at
-most ~lr per step, so 5e-4 leaves the gates nearly shut in a few hundred steps (|alpha| 0.04
-after 160 steps on the demo world), hence lr 5e-3 (5e-4 for locked-text, which trains the whole
-image tower); open_clip's light crop; the logit scale frozen. On the demo world's fashion set,
-gated-image reached 68.2 zero-shot in 500 steps of 64 (69 s here), 65.7 in 300, and 72.2 in 700
-steps of 128 at lr 2e-3 (the recipe before, four times the compute).
+at most 12 epochs (more epochs overfit a small set of 8 px digits and cost the general set).
+With Adam a gate moves at most ~lr per step, so 5e-4 would leave the gates nearly shut in a few
+hundred steps, hence lr 5e-3 (5e-4 for locked-text, which trains the whole image tower);
+open_clip's light crop; the logit scale frozen.
 
 ``official`` is the REACT paper's recipe: timm's train augmentation (random resized crop 0.08-1,
 flip, RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25; :func:`official_train_transform`),

@@ -33,11 +33,9 @@ GENERAL_TEMPLATES = ("a drawing of {}.", "clip art of {}.", "an illustration of 
 # the candidates). Captions (text-to-text, which the REACT paper also evaluates), more pairs per
 # query, and near-duplicates only at >= 0.99 (exact copies go by sha256 whatever the cosine).
 # Each domain's pairs come from one narrow source (8 px digits, 28 px Fashion-MNIST), unlike
-# REACT's diverse web pairs: trained on them alone, the new blocks lost 6-7 points on the
-# general set. A uniform sample of the corpus twice the retrieved pairs' count keeps it within
-# a point (gated-image over 3 seeds, bench/bench_seed_spread.py: clipart-test -2.2 / +0.1 for
-# digits, -1.8 / +1.0 for fashion, +1.5 / +0.1 for emoji with an equal-sized sample / twice
-# it; digits-test +74.5 / +76.1, fashion-test +62.0 / +60.4, emoji-test +6.1 / +4.9).
+# REACT's diverse web pairs: trained on them alone, the new blocks forget the general set. A
+# uniform sample of the corpus twice the retrieved pairs' count keeps what the base model knew
+# (bench.experiments.general_sample and bench.experiments.seed_spread measure it).
 DEMO_RETRIEVAL = {"mode": "text-to-text", "k_per_query": 200, "near_duplicate_threshold": 0.99,
                   "general_fraction": 2.0}
 # The paper's comparison: REACT's gated blocks against the Locked-Text baseline, and REAL's

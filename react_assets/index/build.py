@@ -4,9 +4,9 @@ Tiers, all inner-product over L2-normalised embeddings and all returning DuckDB 
 
 - ``Flat`` below ``exact_max_vectors``: exact search, fast enough at that size.
 - ``HNSW{M},Flat`` when the raw float32 vectors plus the graph fit the memory budget.
-- ``IVF{nlist},SQ8`` (d bytes a vector) when HNSW does not fit but 8-bit codes do. Measured on
-  clustered unit vectors, IVF-PQ cannot reach recall@10 = 0.95 even with m = d/2 (0.87-0.89),
-  while SQ8 reaches 0.98-0.99, and it trains in seconds where PQ takes minutes.
+- ``IVF{nlist},SQ8`` (d bytes a vector) when HNSW does not fit but 8-bit codes do: on clustered
+  unit vectors IVF-PQ stays below recall@10 = 0.95 even with m = d/2 while SQ8 reaches it, and
+  SQ8 trains in seconds where PQ takes minutes (``python -m bench.speed.index``).
 - ``IVF{nlist},PQ{m}`` (m bytes a vector, the largest m dividing d that fits) when SQ8 does not
   fit; its recall is measured and recorded, and a miss of the target is logged loudly.
 
@@ -139,7 +139,7 @@ def choose_factory(n: int, d: int, config: IndexConfig) -> str:
     hnsw = f"HNSW{config.hnsw_m},Flat"
     fits = estimate_memory_bytes(hnsw, n, d, config.hnsw_m) <= config.memory_budget_bytes
     if n < config.hnsw_max_vectors and fits:
-        return hnsw  # measured (bench/bench_index.py): HNSW misses 0.95 recall at 1M, IVF-SQ8 not
+        return hnsw  # bench.speed.index: HNSW misses 0.95 recall at 1M, IVF-SQ8 not
     nlist = ivf_nlist(n)
     if estimate_memory_bytes(f"IVF{nlist},SQ8", n, d) <= config.memory_budget_bytes:
         return f"IVF{nlist},SQ8"

@@ -11,29 +11,26 @@ included) and as a fraction of the chip's dense bf16 peak: from ``PEAK_BF16_TFLO
 name, ``--peak-tflops``, or on a CPU the bf16 matmul rate measured in the same run. The same
 script runs on CPU in the tests with a tiny model (``--arch react-tiny --batch 4``).
 
-Usage: python bench/bench_gpu.py [--arch ViT-B-32] [--batch 256] [--steps 20]
-       [--peak-tflops X] [--out bench/results/gpu.json]
+Usage: python -m bench.speed.gpu [--arch ViT-B-32] [--batch 256] [--steps 20]
+       [--peak-tflops X]
+Writes bench/results/gpu.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from flops import count_flops, matmul_rate  # noqa: E402
+from bench.common.flops import count_flops, matmul_rate
+from bench.common.results import add_results_dir, write_result
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.optim import build_optimizer, clip_loss
+from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.hardware import bf16_enabled
 
-from react_assets.customize.gated import CustomizationConfig, customize_model  # noqa: E402
-from react_assets.customize.optim import build_optimizer, clip_loss  # noqa: E402
-from react_assets.models.factory import BaseModelConfig, create_base_model  # noqa: E402
-from react_assets.models.hardware import bf16_enabled, machine_description  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "gpu.json"
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) of common chips, by device-name substring.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
                     "A10": 125.0, "V100": 125.0, "T4": 65.0}
@@ -122,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--bf16", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--peak-tflops", type=float, default=None)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_results_dir(parser)
     args = parser.parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if args.device == "auto" else args.device)
@@ -132,13 +129,11 @@ def main(argv: list[str] | None = None) -> dict:
               "peak_source": source,
               "embedding": embedding(args.arch, args.batch, args.steps, device, amp),
               "training_gated_image": training(args.arch, args.train_batch, args.steps, device,
-                                               amp),
-              "machine": machine_description()}
+                                               amp)}
     for part in ("embedding", "training_gated_image"):
         report[part]["fraction_of_peak"] = round(report[part]["achieved_tflops"] / peak, 4)
-    print(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
+    print(f"wrote {write_result('gpu', report, directory=args.results_dir)}")
     return report
 
 

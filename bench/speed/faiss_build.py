@@ -11,8 +11,9 @@ support" line is about the older one-library-per-level layout and is harmless). 
 wheel the bench runs the operations once per SIMD level this CPU offers (``SIMDConfig``), so the
 generic kernels and the AVX2/AVX512 ones are compared on the same data in the same run.
 
-Usage: python bench/bench_faiss_build.py [--n 100000] [--dim 256] [--nlist 1024]
-       [--threads 1] [--levels NONE AVX2] [--out bench/results/faiss_<version>.json]
+Usage: python -m bench.speed.faiss_build [--n 100000] [--dim 256] [--nlist 1024]
+       [--threads 1] [--levels NONE AVX2]
+Writes bench/results/faiss_build.json (the wheel's version among the figures).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import faiss
 import numpy as np
+
+from bench.common.results import add_results_dir, write_result
 
 
 def clustered(n: int, dim: int, seed: int, centers: int = 500) -> np.ndarray:
@@ -48,10 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
     parser.add_argument("--levels", nargs="*", default=None,
                         help="SIMD levels to compare (default: every one this CPU runs)")
+    add_results_dir(parser)
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(args.threads)
     data = clustered(args.n, args.dim, 0)
@@ -74,9 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
               "n": args.n, "dim": args.dim, "nlist": args.nlist, "threads": args.threads,
               "levels": by_level, "speedup_over_first_level": speedups(by_level)}
     print(json.dumps(report, indent=2))
-    out = args.out or Path(__file__).parent / "results" / f"faiss_{faiss.__version__}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {write_result('faiss_build', report, directory=args.results_dir)}")
     return report
 
 
@@ -125,6 +124,7 @@ def speedups(by_level: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {level: {name: round(first[name]["cpu_s"] / max(row["cpu_s"], 1e-9), 2)
                     for name, row in figures["ops"].items()}
             for level, figures in list(by_level.items())[1:]}
+
 
 if __name__ == "__main__":
     main()

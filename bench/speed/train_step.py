@@ -6,7 +6,7 @@ counted in its run), in one process (``num_workers`` 0, so every CPU second is c
 and one intra-op thread, once with ``pixel_cache`` off and once on. CPU seconds, not wall seconds:
 on a shared machine they say what a step costs whatever else runs.
 
-Usage: python bench/bench_train_step.py [--steps 12] [--batch-size 128] [--pairs 2048]
+Usage: python -m bench.speed.train_step [--steps 12] [--batch-size 128] [--pairs 2048]
 Prints a table and writes bench/results/train_step.json.
 """
 
@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_training import synthetic_world  # noqa: E402
-
-from react_assets.customize.gated import CustomizationConfig, customize_model  # noqa: E402
-from react_assets.customize.train import TrainConfig, train_contrastive  # noqa: E402
-from react_assets.models.factory import BaseModelConfig, create_base_model  # noqa: E402
-from react_assets.models.hardware import machine_description  # noqa: E402
-from react_assets.models.mini_clip import MINI_CLIP_ARCH  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "train_step.json"
+from bench.common.results import add_results_dir, write_result
+from bench.speed.training import synthetic_world
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.train import TrainConfig, train_contrastive
+from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.mini_clip import MINI_CLIP_ARCH
 
 
 def run(variant: str, pixel_cache: bool, images, captions, args, cache_dir: Path) -> dict:
@@ -52,14 +47,15 @@ def run(variant: str, pixel_cache: bool, images, captions, args, cache_dir: Path
             "last_loss": round(result.losses[-1], 4)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--pairs", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-train-step"))
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     images, captions = synthetic_world(args.pairs, size=28)
     rows = []
@@ -71,10 +67,10 @@ def main() -> None:
         for pixel_cache in (False, True):
             rows.append(run(variant, pixel_cache, images, captions, args, folder))
             print(json.dumps(rows[-1]))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                   "rows": rows, "machine": machine_description()}, indent=2))
-    print(f"wrote {RESULTS}")
+    figures = {"pairs": args.pairs, "batch_size": args.batch_size, "threads": args.threads,
+               "rows": rows}
+    print(f"wrote {write_result('train_step', figures, directory=args.results_dir)}")
+    return figures
 
 
 if __name__ == "__main__":

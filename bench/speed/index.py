@@ -5,18 +5,16 @@ with --types), its build time, memory (RSS delta and estimated index bytes), rec
 queries/s against exact ``IndexFlatIP`` search on the same data in the same run; and the time
 to retrieve one domain (1000 classes x 80 templates, k=50) at the largest size.
 
-    .venv/bin/python bench/bench_index.py --sizes 10000 100000 1000000 --dims 256 512
-    .venv/bin/python bench/bench_index.py --sizes 100000 --types auto ivf
+    python -m bench.speed.index --sizes 10000 100000 1000000 --dims 256 512
+    python -m bench.speed.index --sizes 100000 --types auto ivf
 
-Merges its rows into bench/results/index.json (keyed by n, d, factory) and prints a table.
+Prints a table and writes bench/results/index.json (this run's sizes and dimensions only).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,16 +22,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from bench.common.results import add_results_dir, write_result
 from react_assets.domains.settings import RetrievalConfig
-from react_assets.files.atomic import write_json  # noqa: E402
-from react_assets.index.build import ivf_nlist  # noqa: E402
-from react_assets.index.files import IndexConfig, build_index, choose_factory, recall_at_k  # noqa: E402
-from react_assets.retrieve.core import retrieve_domain  # noqa: E402
+from react_assets.index.build import ivf_nlist
+from react_assets.index.files import IndexConfig, build_index, choose_factory, recall_at_k
+from react_assets.retrieve.core import retrieve_domain
 
-LOG = logging.getLogger("bench_index")
-RESULTS = Path(__file__).resolve().parent / "results" / "index.json"
+LOG = logging.getLogger(__name__)
 
 
 def rss_bytes() -> int:
@@ -118,20 +113,7 @@ def bench_domain(built, x: np.ndarray, n_classes: int, n_templates: int) -> dict
     return row
 
 
-def merge_results(rows: list[dict], domains: list[dict]) -> dict:
-    """Earlier results (other sizes, dims) updated with this run's rows."""
-    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-
-    def key(row: dict) -> tuple:
-        return row["n"], row["d"], row["factory"]
-
-    fresh = {key(r) for r in rows} | {key(r) for r in domains}
-    return {"index": [r for r in old.get("index", []) if key(r) not in fresh] + rows,
-            "domain_retrieval": [r for r in old.get("domain_retrieval", [])
-                                 if key(r) not in fresh] + domains}
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[256, 512])
@@ -141,7 +123,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="faiss OpenMP threads (0: all)")
     parser.add_argument("--domain-classes", type=int, default=1000)
     parser.add_argument("--domain-templates", type=int, default=80)
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("react_assets").setLevel(logging.WARNING)
     if args.threads:
@@ -167,13 +150,16 @@ def main() -> None:
                     del built
     for row in rows + domains:
         row.update(threads=faiss.omp_get_max_threads(), max_train_per_list=args.max_train_per_list)
-    write_json(RESULTS, merge_results(rows, domains))
+    figures = {"index": rows, "domain_retrieval": domains}
+    out = write_result("index", figures, directory=args.results_dir)
     header = ("n", "d", "factory", "params", "build_s", "rss_delta_mb", "index_mb_estimated",
               "recall_at_10", "qps", "flat_qps", "speedup_vs_flat")
     LOG.info("\n%s", "\n".join(" | ".join(str(r[h]) for h in header) for r in [
         dict(zip(header, header, strict=True)), *rows]))
     for row in domains:
         LOG.info("domain %s", row)
+    LOG.info("wrote %s", out)
+    return figures
 
 
 if __name__ == "__main__":

@@ -5,30 +5,24 @@ full-shot, each with its validation-carved grid search, for the from-scratch log
 the text-initialised head; plus the accuracy each reaches (the clusters are separable up to
 ``--noise``).
 
-    .venv/bin/python bench/bench_probe.py --dims 64 512 --classes 10 --train-per-class 60
+    python -m bench.speed.probe --dims 64 512 --classes 10 --train-per-class 60
 
-Merges its rows into bench/results/probe.json (keyed by dim, classes, train per class).
+Writes bench/results/probe.json (a row per dimension).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common.results import add_results_dir, write_result
+from react_assets.customize.linear_head import LinearHead
+from react_assets.evaluate.probe import LOGISTIC, TEXT_INIT, ProbeConfig, run_probes
 
-from react_assets.customize.linear_head import LinearHead  # noqa: E402
-from react_assets.evaluate.probe import LOGISTIC, TEXT_INIT, ProbeConfig, run_probes  # noqa: E402
-from react_assets.files.atomic import write_json  # noqa: E402
-
-LOG = logging.getLogger("bench_probe")
-RESULTS = Path(__file__).resolve().parent / "results" / "probe.json"
+LOG = logging.getLogger(__name__)
 
 
 def bench(dim: int, classes: int, per_class: int, n_test: int, noise: float) -> dict:
@@ -52,22 +46,22 @@ def bench(dim: int, classes: int, per_class: int, n_test: int, noise: float) -> 
     return row
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--train-per-class", type=int, default=60)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--noise", type=float, default=1.5)
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
     rows = [bench(d, args.classes, args.train_per_class, args.test, args.noise) for d in args.dims]
-    keys = {(r["dim"], r["classes"], r["train_per_class"]) for r in rows}
-    merged = [r for r in old if (r["dim"], r["classes"], r["train_per_class"]) not in keys] + rows
-    write_json(RESULTS, merged)
     for r in rows:
         LOG.info("%s", r)
+    figures = {"noise": args.noise, "rows": rows}
+    LOG.info("wrote %s", write_result("probe", figures, directory=args.results_dir))
+    return figures
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Corpus-embedding backfill throughput of the cluster profile with 1 and with 2 Dask workers.
 
-Usage: python bench/bench_cluster_backfill.py [--workers 1,2] [--fashion-train-limit 10000]
+Usage: python -m bench.load.cluster_backfill [--workers 1,2] [--fashion-train-limit 10000]
 
 For each worker count, on a new REACT_HOME: start the local cluster (PostgreSQL, Dask scheduler
 and N workers, MLflow server, Dagster webserver and daemon; ``devtools.cluster``), then do what a
@@ -24,22 +24,17 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common.results import add_results_dir, write_result
+from devtools.cluster import Cluster, missing_requirements, worker_threads
+from devtools.ui_client import graphql, launch_asset_backfill, wait_for_backfill
+from react_assets.metadata import open_store
 
-from devtools.cluster import Cluster, missing_requirements, worker_threads  # noqa: E402
-from devtools.ui_client import graphql, launch_asset_backfill, wait_for_backfill  # noqa: E402
-from react_assets.files.atomic import write_json  # noqa: E402
-from react_assets.metadata import open_store  # noqa: E402
-from react_assets.models.hardware import machine_description  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "cluster_backfill.json"
 LOCATION = "react"
 log = logging.getLogger("bench.cluster_backfill")
 
@@ -130,18 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="comma list of worker counts")
     parser.add_argument("--fashion-train-limit", type=int, default=10000)
     parser.add_argument("--timeout-s", type=float, default=1800)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_results_dir(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     missing = missing_requirements()
     if missing:
         parser.error(f"the cluster needs: {', '.join(missing)} (scripts/setup.sh installs them)")
-    report: dict = {"machine": machine_description(), "platform": platform.platform(),
-                    "fashion_train_limit": args.fashion_train_limit, "runs": []}
+    report: dict = {"fashion_train_limit": args.fashion_train_limit, "runs": []}
     for n in (int(x) for x in args.workers.split(",")):
         result = measure(n, args.fashion_train_limit, args.timeout_s)
         report["runs"].append(result)
-        write_json(args.out, report)  # each worker count's figures kept as soon as they exist
+        # each worker count's figures kept as soon as they exist
+        write_result("cluster_backfill", report, directory=args.results_dir)
         print(f"{n} worker(s) x {result['threads_per_worker']} thread(s): {result['pairs']} pairs "
               f"in {result['shards']} shards, backfill {result['embedding']['wall_s']:.1f} s, "
               f"{result['pairs_per_s']:.1f} pairs/s "
@@ -150,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if 1 in by_workers and 2 in by_workers:
         report["speedup_2_over_1"] = round(by_workers[2] / by_workers[1], 2)
         print(f"2 workers / 1 worker: {report['speedup_2_over_1']:.2f}x")
-    write_json(args.out, report)
-    print(f"written {args.out}")
+    print(f"wrote {write_result('cluster_backfill', report, directory=args.results_dir)}")
     return 0
 
 

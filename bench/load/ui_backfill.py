@@ -1,6 +1,6 @@
 """How long a full backfill of the demo world takes from the Dagster UI.
 
-Usage: python bench/bench_ui_backfill.py [--react-home DIR] [--fashion-train-limit 10000]
+Usage: python -m bench.load.ui_backfill [--react-home DIR] [--fashion-train-limit 10000]
 
 Starts `dagster dev` (webserver + daemon, 127.0.0.1) on an empty REACT_HOME and does what a user
 does in the UI, through the same GraphQL mutation the UI's Materialize dialog sends:
@@ -20,19 +20,15 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common.results import add_results_dir, write_result
+from devtools.dagster_server import DagsterServer, DagsterServerConfig
+from devtools.ui_client import launch_asset_backfill, wait_for_backfill
 
-from devtools.dagster_server import DagsterServer, DagsterServerConfig  # noqa: E402
-from devtools.ui_client import launch_asset_backfill, wait_for_backfill  # noqa: E402
-from react_assets.files.atomic import write_json  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "ui_backfill.json"
 PIPELINE_ASSETS = ["corpus_shards", "base_model", "corpus_embeddings", "knn_index",
                    "retrieved_pairs", "react_model", "zeroshot_eval", "leaderboard"]
 log = logging.getLogger("bench.ui_backfill")
@@ -56,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="an empty folder (default: a new temporary one)")
     parser.add_argument("--fashion-train-limit", type=int, default=10000)
     parser.add_argument("--timeout-s", type=float, default=4 * 3600)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_results_dir(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     react_home = args.react_home or Path(tempfile.mkdtemp(prefix="react-ui-backfill-"))
@@ -67,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         states = collections.Counter(r["status"] for r in data["runs"] or [])
         log.info("backfill %s %s runs %s", data["id"], data["status"], dict(states))
 
-    report: dict = {"react_home": str(react_home), "machine": platform.platform(),
-                    "fashion_train_limit": args.fashion_train_limit}
+    report: dict = {"react_home": str(react_home), "fashion_train_limit": args.fashion_train_limit}
     started = time.monotonic()
     with DagsterServer(DagsterServerConfig(react_home=react_home)) as server:
         report["server_start_s"] = round(time.monotonic() - started, 1)
@@ -92,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if board.exists():
         report["leaderboard_md"] = board.read_text(encoding="utf-8")
         print(report["leaderboard_md"])
-    write_json(args.out, report)
-    print(f"total {report['total_s']:.0f} s; written {args.out}")
+    out = write_result("ui_backfill", report, directory=args.results_dir)
+    print(f"total {report['total_s']:.0f} s; wrote {out}")
     return 0 if "log_tail" not in report else 1
 
 

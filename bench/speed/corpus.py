@@ -1,6 +1,6 @@
 """Ingestion and embedding throughput on real shards, against what a user would write instead.
 
-Usage: python bench/bench_corpus.py --shards var/shards [--limit 2] [--arch react-mini-clip]
+Usage: python -m bench.speed.corpus --shards var/shards [--limit 2] [--arch react-mini-clip]
        [--pretrained local-dir:...]
 
 * ingestion (validate every sample, record pairs in DuckDB) vs a plain webdataset loop that
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +23,10 @@ import torch
 import webdataset as wds
 from PIL import Image
 
+from bench.common.results import add_results_dir, write_result
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.corpus.pairs import shard_rows
 from react_assets.embed.encode import EmbeddingConfig, embed_shard
-from react_assets.files.atomic import write_json
 from react_assets.metadata import open_store
 from react_assets.models.factory import BaseModelConfig, create_base_model
 
@@ -72,7 +71,7 @@ def timed(fn, *args) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", type=Path, default=Path("var/shards"))
     parser.add_argument("--limit", type=int, default=2, help="number of shards to use")
@@ -80,8 +79,8 @@ def main() -> None:
     parser.add_argument("--pretrained", default=None)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/corpus.json"))
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     tars = sorted(args.shards.glob("*.tar"))[: args.limit]
     if not tars:
         raise SystemExit(f"no shards in {args.shards}: run ./scripts/demo.sh first")
@@ -116,9 +115,10 @@ def main() -> None:
     summary["ingest_vs_plain_decode"] = (summary["ingest_pairs_per_s"]
                                          / summary["plain_decode_pairs_per_s"])
     print({k: round(v, 2) for k, v in summary.items()})
-    write_json(args.out, {"model_id": bundle.model_id, "torch_threads": torch.get_num_threads(),
-                          "machine": platform.processor() or platform.machine(),
-                          "shards": rows, "summary": summary})
+    report = {"model_id": bundle.model_id, "torch_threads": torch.get_num_threads(),
+              "shards": rows, "summary": summary}
+    print(f"wrote {write_result('corpus', report, directory=args.results_dir)}")
+    return report
 
 
 if __name__ == "__main__":

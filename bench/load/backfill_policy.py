@@ -1,7 +1,7 @@
 """Corpus-embedding backfill from the UI with one shard per run and with SHARDS_PER_RUN shards per
 run, in the embedded and the cluster profile, against in-process embedding of the same shards.
 
-Usage: python bench/bench_backfill_policy.py [--profiles embedded,cluster] [--per-run 8,1]
+Usage: python -m bench.load.backfill_policy [--profiles embedded,cluster] [--per-run 8,1]
            [--fashion-train-limit 10000] [--tiny]
 
 For each profile, on a new REACT_HOME: start the Dagster webserver and daemon (embedded:
@@ -33,7 +33,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -43,24 +42,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from devtools.dagster_server import DagsterServer, DagsterServerConfig  # noqa: E402
-from devtools.ui_client import (  # noqa: E402
+from bench.common.results import add_results_dir, write_result
+from devtools.dagster_server import DagsterServer, DagsterServerConfig
+from devtools.ui_client import (
     graphql,
     launch_asset_backfill,
     stop_sensors,
     wait_for_backfill,
 )
-from react_assets.embed.corpus_shard import embed_corpus_shards  # noqa: E402
-from react_assets.embed.encode import EmbeddingConfig  # noqa: E402
-from react_assets.files.atomic import write_json  # noqa: E402
-from react_assets.files.paths import ReactPaths  # noqa: E402
-from react_assets.metadata import Store, open_store  # noqa: E402
-from react_assets.models.hardware import machine_description  # noqa: E402
+from react_assets.embed.corpus_shard import embed_corpus_shards
+from react_assets.embed.encode import EmbeddingConfig
+from react_assets.files.paths import ReactPaths
+from react_assets.metadata import Store, open_store
 
-RESULTS = Path(__file__).parent / "results" / "backfill_policy.json"
+ROOT = Path(__file__).resolve().parents[2]  # the repository: the demo's working directory
 LOCATION = "react"
 PER_RUN_ENV = "REACT_BACKFILL_SHARDS_PER_RUN"
 log = logging.getLogger("bench.backfill_policy")
@@ -216,8 +211,7 @@ def embedded(plan: Plan, root: Path) -> dict:
 
 def cluster(plan: Plan, root: Path) -> dict:
     """The cluster profile with 2 Dask workers; its webserver and daemon restarted for each N."""
-    from bench_cluster_backfill import wait_for_ui
-
+    from bench.load.cluster_backfill import wait_for_ui
     from devtools.cluster import Cluster, worker_threads
     root.chmod(0o755)  # PostgreSQL (the postgres user, under root) traverses it
     home = root / "react-home"
@@ -272,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true",
                         help="the tests' tiny world (a smoke test; its figures mean nothing)")
     parser.add_argument("--timeout-s", type=float, default=1800)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_results_dir(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
@@ -286,9 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         plan = Plan(per_run, {"fashion_train_limit": args.fashion_train_limit},
                     {"pretrain_epochs": 1}, {}, args.timeout_s)
-    report: dict = {"machine": machine_description(), "platform": platform.platform(),
-                    "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-                    "plan": plan.__dict__, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    report: dict = {"plan": plan.__dict__}
     for profile in args.profiles.split(","):
         root = Path(tempfile.mkdtemp(prefix=f"react-bench-policy-{profile}-"))
         measure = {"embedded": embedded, "cluster": cluster}[profile]
@@ -297,11 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             log.error("%s failed; kept %s (logs: dagster-dev.log or cluster/logs)", profile, root)
             report[profile] = {"failed": True, "kept": str(root)}
-            write_json(args.out, report)
+            write_result("backfill_policy", report, directory=args.results_dir)
             raise
         shutil.rmtree(root, ignore_errors=True)
         report["summary"] = summary(report)
-        write_json(args.out, report)
+        out = write_result("backfill_policy", report, directory=args.results_dir)
         for n, b in report[profile]["backfills"].items():
             print(f"{profile}, {n} shard(s) per run: {b['pairs']} pairs in {b['shards']} shards, "
                   f"{b['runs']} runs, backfill {b['wall_s']:.1f} s = {b['pairs_per_s']:.1f} "
@@ -311,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"in-process {name}: {ref['wall_s']:.1f} s = {ref['pairs_per_s']:.1f} pairs/s")
     for key, value in report.get("summary", {}).items():
         print(f"{key}: {value:.2f}")
-    print(f"written {args.out}")
+    print(f"wrote {out}")
     return 0
 
 

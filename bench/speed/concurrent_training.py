@@ -6,41 +6,39 @@ process with every core, then with ``run_trainings`` in one process per variant 
 shared out, as ``react_model`` does on a CPU. Prints wall seconds and the ratio, and the final
 losses of both runs (they differ only by the floating-point order of the thread counts).
 
-Usage: python bench/bench_concurrent_training.py --home REACT_HOME [--domain digits]
-       [--max-steps N] [--out bench/results/concurrent_training.json]
+Usage: python -m bench.speed.concurrent_training --home REACT_HOME [--domain digits]
+       [--max-steps N]
+Writes bench/results/concurrent_training.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from react_assets.customize.concurrent import concurrent_trainings, run_trainings  # noqa: E402
-from react_assets.customize.domain import customize_domain, training_jobs  # noqa: E402
-from react_assets.customize.recipe import CustomizationRecipe  # noqa: E402
-from react_assets.files.atomic import write_json  # noqa: E402
-from react_assets.metadata import open_store  # noqa: E402
-from react_assets.models.base import current_base  # noqa: E402
-from react_assets.models.hardware import machine_description, usable_cores  # noqa: E402
+from bench.common.results import add_results_dir, write_result
+from react_assets.customize.concurrent import concurrent_trainings, run_trainings
+from react_assets.customize.domain import customize_domain, training_jobs
+from react_assets.customize.recipe import CustomizationRecipe
+from react_assets.metadata import open_store
+from react_assets.models.base import current_base
+from react_assets.models.hardware import usable_cores
 
 VARIANTS = ("gated-image", "locked-text")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--domain", default="digits")
     parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/concurrent_training.json"))
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     recipe = CustomizationRecipe()
     if args.max_steps:
         recipe = dataclasses.replace(recipe, max_steps=args.max_steps)
@@ -62,8 +60,10 @@ def main() -> None:
               f"final loss {figures[mode]['final_loss']}", flush=True)
     ratio = figures["sequential"]["seconds"] / figures["side_by_side"]["seconds"]
     print(f"side by side is {ratio:.2f}x the sequential throughput")
-    write_json(args.out, {"domain": args.domain, "variants": list(VARIANTS), **figures,
-                          "speedup": round(ratio, 3), "machine": machine_description()})
+    report = {"domain": args.domain, "variants": list(VARIANTS), "cores": usable_cores(),
+              **figures, "speedup": round(ratio, 3)}
+    print(f"wrote {write_result('concurrent_training', report, directory=args.results_dir)}")
+    return report
 
 
 if __name__ == "__main__":

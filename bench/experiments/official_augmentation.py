@@ -4,23 +4,25 @@ Draws the official (timm) train transform and open_clip's light crop on real dem
 (Fashion-MNIST at the demo's 64 px, scikit-learn digits at 32 px; the demo model sees 32 px) and
 measures: the share of the image area a random resized crop keeps, the share of the object's ink
 it keeps, the crop's side in source pixels, how often random erasing fires and how far RandAugment
-moves pixels. Prints a table and writes bench/results/official_augmentation.json.
+moves pixels.
+
+Usage: python -m bench.experiments.official_augmentation [--images 8] [--draws 200]
+Prints a table and writes bench/results/official_augmentation.json.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from timm.data.transforms import RandomResizedCropAndInterpolation
 
+from bench.common.results import add_results_dir, write_result
 from react_assets.customize.data import official_train_transform
 from react_assets.demo.config import DemoSourcePaths
 from react_assets.demo.sources_labelled import load_digits_arrays, load_fashion
-from react_assets.files.atomic import write_json
 
 CFG = {"size": (32, 32), "mean": (0.48145466, 0.4578275, 0.40821073),
        "std": (0.26862954, 0.26130258, 0.27577711)}
@@ -85,12 +87,12 @@ def transform_stats(images: list[Image.Image], draws: int) -> dict[str, float]:
             "erased_area_mean": float(np.mean(erased_area)) if erased_area else 0.0}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--draws", type=int, default=200)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/official_augmentation.json"))
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     results = {}
     for name, images in demo_images(args.images).items():
         background = "dark" if name.startswith("fashion") else "light"
@@ -102,7 +104,9 @@ def main() -> None:
         for label, stats in results[name].items():
             print(f"{name:13s} {label:22s} " + "  ".join(  # noqa: T201
                 f"{k}={v:.3f}" for k, v in stats.items()))
-    write_json(args.out, {"images_per_set": args.images, "draws": args.draws, **results})
+    figures = {"images_per_set": args.images, "draws": args.draws, **results}
+    print(f"wrote {write_result('official_augmentation', figures, directory=args.results_dir)}")
+    return figures
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Training throughput of the demo mini-CLIP: gated-image vs locked-text vs full, text cache on/off.
 
-Usage: python bench/bench_training.py [--steps 12] [--batch-size 64] [--threads 2]
+Usage: python -m bench.speed.training [--steps 12] [--batch-size 64] [--threads 2]
 Prints a table and writes bench/results/training.json.
 """
 
@@ -9,17 +9,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from bench.common.results import add_results_dir, write_result
 from react_assets.customize.gated import CustomizationConfig, customize_model
 from react_assets.customize.train import TrainConfig, train_contrastive
-from react_assets.files.atomic import write_json
 from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.mini_clip import MINI_CLIP_ARCH
 
@@ -81,17 +79,15 @@ def run_case(variant: str, cache: bool, images, captions, args) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--gated-blocks", type=int, default=3)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "training.json"
-    )
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     images, captions = synthetic_world(args.batch_size * args.steps)
     rows = []
@@ -109,17 +105,17 @@ def main() -> None:
         "gated_blocks": args.gated_blocks,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
-        "machine": platform.platform(),
         "results": rows,
     }
-    write_json(args.out, report)
+    out = write_result("training", report, directory=args.results_dir)
     print(f"{'variant':<12} {'cached':<7} {'trainable':>10} {'samples/s':>10}")
     for row in rows:
         print(
             f"{row['variant']:<12} {row['cached_text_features']!s:<7} "
             f"{row['trainable_params']:>10,} {row['samples_per_s']:>10.1f}"
         )
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
+    return report
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ bf16, square 1024 matmuls on all cores): the time the stage would take if every 
 matmul speed. FLOPs per sample are counted on the demo's mini-CLIP with torch's FlopCounterMode
 (image forward, a training step of each variant with backward, a caption at its real token
 length); the stage's workload (steps, pairs, captions) comes from ``--workload`` (JSON) or the
-defaults below, which are the demo's settings. Stage seconds come from ``--timing`` (the
-``reports/demo_timing.json`` a demo run writes) or, without it, from the last full run before
-this bench existed (listed in ``LAST_FULL_RUN``). Stages with no matmul work (world, corpus,
-index, leaderboard) are listed without a bound.
+defaults below, which are the demo's settings. Stage seconds come from ``--timing``, the
+``reports/demo_timing.json`` a demo run writes (default: ``var``'s). Stages with no matmul work
+(world, corpus, index, leaderboard) are listed without a bound.
 
-Usage: python bench/bench_stages.py [--timing REACT_HOME/reports/demo_timing.json]
-       [--workload work.json] [--threads N] [--out bench/results/stages.json]
+Usage: python -m bench.speed.stages [--timing REACT_HOME/reports/demo_timing.json]
+       [--workload work.json] [--threads N]
+Prints a table and writes bench/results/stages.json.
 """
 
 from __future__ import annotations
@@ -20,26 +20,19 @@ import argparse
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from flops import count_flops, matmul_rate  # noqa: E402
+from bench.common.flops import count_flops, matmul_rate
+from bench.common.results import add_results_dir, write_result
+from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.optim import clip_loss
+from react_assets.models.factory import BaseModelConfig, create_base_model
+from react_assets.models.mini_clip import MINI_CLIP_ARCH
+from react_assets.models.text import trim_padding
 
-from react_assets.customize.gated import CustomizationConfig, customize_model  # noqa: E402
-from react_assets.customize.optim import clip_loss  # noqa: E402
-from react_assets.models.factory import BaseModelConfig, create_base_model  # noqa: E402
-from react_assets.models.hardware import machine_description  # noqa: E402
-from react_assets.models.mini_clip import MINI_CLIP_ARCH  # noqa: E402
-from react_assets.models.text import trim_padding  # noqa: E402
-
-LOG = logging.getLogger("bench_stages")
-RESULTS = Path(__file__).parent / "results" / "stages.json"
-# Seconds per stage of the last full `./scripts/demo.sh` on an empty home before this bench.
-LAST_FULL_RUN = {"world": 139, "corpus": 37, "base": 647, "embed": 166, "index": 2,
-                 "domains": 2311, "leaderboard": 2}
+LOG = logging.getLogger(__name__)
 # The demo's workload (counted on a demo world built with this code): base pre-training 480 steps
 # of 128 over 7,773 general pairs (7,342 distinct captions, encoded once and kept with the base);
 # 18,670 corpus pairs embedded (8,539 distinct captions, of which the 1,197 not already encoded
@@ -96,17 +89,19 @@ def stage_flops(work: dict, unit: dict[str, float]) -> dict[str, float]:
     return flops
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timing", type=Path, default=None)
+    parser.add_argument("--timing", type=Path, default=Path("var/reports/demo_timing.json"))
     parser.add_argument("--workload", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--seconds", type=float, default=1.0, help="per matmul-rate probe")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    add_results_dir(parser)
+    args = parser.parse_args(argv)
+    if not args.timing.is_file():
+        parser.error(f"--timing {args.timing} not found: run ./scripts/demo.sh first")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(args.threads)
-    timing = (json.loads(args.timing.read_text())["stages"] if args.timing else LAST_FULL_RUN)
+    timing = json.loads(args.timing.read_text())["stages"]
     work = json.loads(args.workload.read_text()) if args.workload else DEMO_WORKLOAD
     rates = {name: matmul_rate(dtype, seconds=args.seconds)
              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
@@ -125,9 +120,9 @@ def main() -> None:
                 idle = flops[stage] / (rate["gflops_per_cpu_s"] * args.threads * 1e9)
                 row[f"bound_{name}_idle_s"] = round(idle, 1)
         rows.append(row)
-    report = {"timing_source": str(args.timing) if args.timing else "LAST_FULL_RUN",
-              "matmul_rates": rates, "flops_per_sample": {k: round(v) for k, v in unit.items()},
-              "workload": work, "stages": rows, "machine": machine_description()}
+    report = {"timing_source": str(args.timing), "threads": args.threads, "matmul_rates": rates,
+              "flops_per_sample": {k: round(v) for k, v in unit.items()}, "workload": work,
+              "stages": rows}
     print(f"{'stage':<12} {'seconds':>8} {'GFLOP':>8} {'fp32 bound s':>13} {'(idle)':>8} "
           f"{'bf16 bound s':>13} {'(idle)':>9}")
     for row in rows:
@@ -135,9 +130,8 @@ def main() -> None:
               f"{row.get('bound_fp32_s', '-'):>13} {row.get('bound_fp32_idle_s', '-'):>8} "
               f"{row.get('bound_bf16_s', '-'):>13} {row.get('bound_bf16_idle_s', '-'):>9}")
     print(f"matmul GFLOP/s: fp32 {rates['fp32']['gflops_wall']}, bf16 {rates['bf16']['gflops_wall']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_result('stages', report, directory=args.results_dir)}")
+    return report
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Load benches: whole backfills through the Dagster UI's GraphQL API, embedded and on a cluster."""
