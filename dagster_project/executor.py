@@ -8,10 +8,20 @@ futures, and Dagster's ``@record`` classes (the run, the known state) forbid ite
 dagster-dask 0.29.27 fails every step on a current Dask with "Iteration is not allowed on
 `@record` DagsterRun". Everything else (the worker side, ``query_on_dask_worker``) is
 dagster-dask's.
+
+A cancel is a cancel: dagster-dask lets go of the futures when the run is terminated, but a Dask
+task that already runs cannot be interrupted, so a canceled run's step went on and committed its
+rows and its materialization. Here the interrupted run cancels every future it submitted (a step
+still waiting never starts), and each step runs under :class:`~dagster_project.run_guard.
+RunStillGoing`: a step that starts after its run stopped does nothing, and one that is running
+when it stops has its next file rename or metadata commit refused (``react_assets.files.guard``)
+and fails there. What a step committed before the cancel stays, as after a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,12 +29,17 @@ import dagster as dg
 import dask.distributed
 from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, query_on_dask_worker
 
+import dagster_project.dask_sizes  # noqa: F401 - Dask sizes the step events it keeps
 from dagster_project.private_api import (
     DagsterEvent,
     ExecutionPlan,
     iterate_with_context,
     raise_execution_interrupts,
 )
+from dagster_project.run_guard import RunStillGoing
+from react_assets.files.guard import publish_guard
+
+log = logging.getLogger(__name__)
 
 
 class StepArguments:
@@ -35,8 +50,19 @@ class StepArguments:
 
 
 def run_step_on_worker(dependencies: list[Any], step: StepArguments) -> list[DagsterEvent]:
-    """Executed by a Dask worker: one step, after the futures of its inputs (``dependencies``)."""
-    return list(query_on_dask_worker(dependencies, *step.args))
+    """Executed by a Dask worker: one step, after the futures of its inputs (``dependencies``),
+    publishing only while its run goes on (nothing at all when the run stopped before)."""
+    _, run, _, step_keys, instance_ref, _ = step.args
+    guard = RunStillGoing(instance_ref, run.run_id)
+    try:
+        stopped = guard()
+        if stopped:
+            log.warning("step %s not started: %s", ", ".join(step_keys), stopped)
+            return []
+        with publish_guard(guard):
+            return list(query_on_dask_worker(dependencies, *step.args))
+    finally:
+        guard.close()
 
 
 class RunKeyedDaskExecutor(DaskExecutor):
@@ -62,9 +88,14 @@ class RunKeyedDaskExecutor(DaskExecutor):
                         key=f"{run.job_name}.{run.run_id}.{step.key}",
                         resources=get_dask_resource_requirements(step.tags),
                         pure=False)
-            done = dask.distributed.as_completed(list(futures.values()), with_results=True)
-            for _future, events in iterate_with_context(raise_execution_interrupts, done):
-                yield from events
+            try:
+                done = dask.distributed.as_completed(list(futures.values()), with_results=True)
+                for _future, events in iterate_with_context(raise_execution_interrupts, done):
+                    yield from events
+            except BaseException:  # terminated (or the scheduler lost): no step may go on
+                with contextlib.suppress(Exception):  # a lost scheduler keeps the first error
+                    client.cancel([f for f in futures.values() if not f.done()], force=True)
+                raise
 
 
 @dg.executor(name="dask", config_schema={"address": dg.Field(str, description=(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from react_assets.corpus.identity import DIGEST_CHARS, landed_shard_id, stem_problem
 from react_assets.corpus.shards import shard_file_problem
+from react_assets.files.guard import check_publish
 from react_assets.files.hashing import file_sha256
 
 SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst")
@@ -251,6 +252,7 @@ def clear_landed(path: Path, shards: Path) -> str:
 
 
 def _move(source: Path, target: Path) -> None:
+    check_publish(f"moving {source} to {target}")
     try:
         os.replace(source, target)
     except OSError as err:

@@ -1,8 +1,8 @@
 """Several trainings at once, one process each, with the CPU's cores shared out between them.
 
 A training step of a small model is a chain of small matrix products, which two threads speed up
-by far less than 2x: on the 2-core demo machine, two trainings with one thread each get through
-more steps together than one training with both threads (``bench/bench_concurrent_training.py``
+by far less than 2x: on a 2-core machine, two trainings with one thread each get through more
+steps together than one training with both threads (``python -m bench.speed.concurrent_training``
 measures it). So on a CPU the variants of a domain train side by side, each process with
 ``cores // trainings`` torch threads; on a GPU, inside a distributed run or in a daemonic process
 they train one after the other in this process (:func:`concurrent_trainings`). An interrupted
@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from react_assets.files.guard import Guard, current_guard, publish_guard
 from react_assets.models.hardware import usable_cores
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ def _report(index: int) -> Callable[[int, float, float], None]:
     return lambda step, loss, lr: _progress.put(("log", index, step, loss, lr))
 
 
-def _call(fn: Callable[..., Any], index: int, kwargs: dict[str, Any]) -> Any:
-    return fn(**kwargs, on_log=_report(index))
+def _call(fn: Callable[..., Any], index: int, kwargs: dict[str, Any], guard: Guard | None) -> Any:
+    with publish_guard(guard):
+        return fn(**kwargs, on_log=_report(index))
 
 
 def run_trainings(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], workers: int,
@@ -83,7 +85,8 @@ def run_trainings(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], worker
     (:class:`~react_assets.customize.train.TrainConfig`, whose ``threads`` get the cores shared
     out) and ``on_log(step, loss, lr)``; the jobs' arguments must be picklable.
     ``on_log(index, step, loss, lr)`` receives each job's progress. The first job that raises
-    makes this raise, once the jobs already running have ended.
+    makes this raise, once the jobs already running have ended. The publish guard in force
+    (:mod:`react_assets.files.guard`) holds in the workers too (it must be picklable).
     """
     if workers <= 1:
         return [fn(**job, on_log=None if on_log is None else (
@@ -101,7 +104,7 @@ def run_trainings(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], worker
     relay = _Relay(progress, on_log, len(jobs))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(progress,)) as pool:
-        futures = [pool.submit(_call, fn, i, job) for i, job in enumerate(jobs)]
+        futures = [pool.submit(_call, fn, i, job, current_guard()) for i, job in enumerate(jobs)]
         try:
             relay.until_done(futures)
         except BaseException:  # interrupted (a terminated run): stop the trainings too

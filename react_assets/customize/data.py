@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
+from react_assets.customize.distributed import is_main_process
 from react_assets.files.atomic import save_npy
 from react_assets.files.images import decode_rgb
 from react_assets.models.caption_features import MIN_PROBE_COSINE
@@ -119,7 +120,7 @@ class TextFeatureBank:
                 return
             logger.warning("ignoring stale text-feature cache %s", path)
         self.table = encode_texts(model, tokenizer, distinct, batch_size, device)  # (U, D)
-        if path is not None:
+        if path is not None and is_main_process():  # over N processes, rank 0 writes it
             save_npy(path, self.table.numpy())
 
     def features(self, rows: torch.Tensor) -> torch.Tensor:

@@ -62,7 +62,9 @@ def process_group(backend: str | None = None) -> Iterator[tuple[int, int]]:
 
 
 class RankSlices(Sampler):
-    """This rank's contiguous slice of each global batch of ``batches`` (rank order = batch order)."""
+    """This rank's contiguous slice of each global batch of ``batches`` (rank order = batch
+    order). A batch that does not split evenly (an epoch's last) gives the first ranks one
+    sample more; :func:`gather_features` puts the slices back together whatever their sizes."""
 
     def __init__(self, batches: Sampler, rank: int, world: int) -> None:
         self.batches, self.rank, self.world = batches, rank, world
@@ -72,19 +74,31 @@ class RankSlices(Sampler):
 
     def __iter__(self) -> Iterator[list]:
         for batch in self.batches:
-            if len(batch) % self.world:
-                raise ValueError(f"a global batch of {len(batch)} does not split over "
-                                 f"{self.world} processes: use a multiple of {self.world}")
-            size = len(batch) // self.world
-            yield batch[self.rank * size:(self.rank + 1) * size]
+            if len(batch) < self.world:
+                raise ValueError(f"a global batch of {len(batch)} leaves some of {self.world} "
+                                 "processes without a sample: use fewer processes or larger "
+                                 "batches")
+            size, extra = divmod(len(batch), self.world)
+            start = self.rank * size + min(self.rank, extra)
+            yield batch[start:start + size + (self.rank < extra)]
 
 
 def gather_features(features: torch.Tensor) -> torch.Tensor:
-    """Every rank's (B/N, D) features concatenated in rank order (B, D), differentiably."""
-    if rank_and_world()[1] == 1:
+    """Every rank's (B_r, D) features concatenated in rank order (B, D), differentiably; the
+    ranks' slices may differ in size by one (padded for the exchange, trimmed after)."""
+    world = rank_and_world()[1]
+    if world == 1:
         return features
     from torch.distributed.nn.functional import all_gather
-    return torch.cat(all_gather(features.contiguous()), dim=0)
+    size = torch.tensor([features.shape[0]], device=features.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    rows = [int(s) for s in sizes]
+    padding = max(rows) - features.shape[0]
+    if padding:
+        features = torch.cat([features, features.new_zeros((padding, *features.shape[1:]))])
+    gathered = all_gather(features.contiguous())
+    return torch.cat([g[:n] for g, n in zip(gathered, rows, strict=True)], dim=0)
 
 
 def average_gradients(parameters: Sequence[torch.nn.Parameter]) -> None:

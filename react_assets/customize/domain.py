@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -20,7 +21,9 @@ from react_assets.customize.concurrent import (
     start_fork_server,
 )
 from react_assets.customize.data import train_transform
+from react_assets.customize.distributed import is_main_process
 from react_assets.customize.gated import CustomizationConfig, customize_model
+from react_assets.customize.launch import LaunchConfig, train_over_processes
 from react_assets.customize.real import CONFIG_FILE as REAL_CONFIG
 from react_assets.customize.real import RealConfig, build_real_linear, build_real_prompt
 from react_assets.customize.recipe import CustomizationRecipe
@@ -34,6 +37,7 @@ from react_assets.customize.train import (
 from react_assets.domains.registry import RegisteredDomain, registered_domain
 from react_assets.domains.settings import BASELINES
 from react_assets.embed.lookup import EmbeddingLookup, embedding_folders
+from react_assets.files.guard import check_publish
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import Store
 from react_assets.metadata.sql import select_retrieval_set_pair_ids, upsert_model
@@ -103,8 +107,12 @@ def customize_domain(
     on_log: Callable[[int, float, float], None] | None = None,
     augmentation: str = "open_clip",
     spec_digest: str | None = None,
-) -> CustomizedModel:
-    """Train ``customization`` of the base model on the domain's newest retrieval set, save it.
+    retrieval: RetrievalSet | None = None,
+) -> CustomizedModel | None:
+    """Train ``customization`` of the base model on the domain's newest retrieval set (or on
+    ``retrieval``, read once for every rank of a distributed training), save it. In a training
+    over N processes every rank trains and rank 0 alone saves and returns the model; the other
+    ranks return None.
 
     Each distinct run (retrieval set, customization, trajectory settings, augmentation) has its
     own folder ``out_dir/<run key>``, so a model trained earlier is never overwritten and never
@@ -118,7 +126,7 @@ def customize_domain(
     the domain's other variants and runs reuse them. ``spec_digest``: the domain's current spec
     version, which the model is made for (its retrieval set must be of it).
     """
-    retrieval = RetrievalSet.of_domain(store, domain, spec_digest=spec_digest)
+    retrieval = retrieval or RetrievalSet.of_domain(store, domain, spec_digest=spec_digest)
     cache_dir = out_dir.parent / "input-cache"
     out_dir = out_dir / run_key(retrieval.digest, customization, train_config, augmentation)
     pair_ids, images, captions = read_pairs(store, retrieval.pair_ids)
@@ -131,6 +139,8 @@ def customize_domain(
                                train_config, checkpoint_dir=out_dir / "train", on_log=on_log,
                                cache_dir=cache_dir,
                                text_features=embedded_text_features(store, base.model_id, pair_ids))
+    if not is_main_process():
+        return None
     folder = out_dir / "model"
     model_id = save_customization(model, customization, base.config, folder,
                                   name=f"react-{domain}-{customization.variant}")
@@ -167,7 +177,9 @@ def record_customization(
     config: dict,
     dagster_run_id: str,
 ) -> ModelRef:
-    """Log the customization to its MLflow run and point DuckDB's models table at it."""
+    """Log the customization to its MLflow run and point DuckDB's models table at it (nothing,
+    when the publish guard in force refuses)."""
+    check_publish(f"recording {made.model_id}")
     writer.log_retrieval_input(run, name=f"retrieved_pairs/{made.domain}",
                                digest=made.retrieval.digest, num_rows=len(made.retrieval.pair_ids),
                                source_query=made.retrieval.query,
@@ -254,12 +266,16 @@ def customize_registered_domain(
     dagster_run_id: str,
     code_version: str,
     on_log: Callable[[str, int, float, float], None] | None = None,
+    launch: LaunchConfig | None = None,
 ) -> list[RecordedCustomization]:
     """Train every requested variant of the domain on its retrieved pairs, one MLflow run each.
 
     ``variants`` left empty: the domain spec's ``variants``, else gated-image alone.
-    ``on_log(variant, step, loss, lr)`` reports training progress.
+    ``on_log(variant, step, loss, lr)`` reports training progress. ``launch``: the processes
+    each training uses (:mod:`react_assets.customize.launch`); over more than one, the variants
+    train one after the other, each over all of them.
     """
+    launch = launch or LaunchConfig()
     recipe = recipe or CustomizationRecipe()
     base = current_base(store)
     registered = registered_domain(store, domain)
@@ -268,8 +284,8 @@ def customize_registered_domain(
                          code_version=code_version)
     requested = variants or spec.variants or ["gated-image"]
     trained = [v for v in requested if v not in BASELINES]
-    workers = concurrent_trainings(len(trained))
-    if workers > 1:
+    workers = concurrent_trainings(len(trained)) if launch.processes == 1 else 1
+    if workers > 1 or launch.processes > 1:
         start_fork_server()  # its imports overlap the baselines below
     recorded = {}
     for variant in (v for v in requested if v in BASELINES):
@@ -279,8 +295,8 @@ def customize_registered_domain(
             ref = record_customization(store, writer, run, base, made, params, dagster_run_id)
         recorded[variant] = RecordedCustomization(made, run.run_id, ref)
     if trained:
-        made = _train_variants(store, paths, writer, base, registered, recipe, trained, workers,
-                               tags, dagster_run_id, on_log)
+        made = _train_variants(store, paths, writer, base, registered, recipe, trained,
+                               workers, launch, tags, dagster_run_id, on_log)
         recorded.update(zip(trained, made, strict=True))
     return [recorded[v] for v in requested]
 
@@ -294,23 +310,34 @@ def _train_variants(
     recipe: CustomizationRecipe,
     variants: list[str],
     workers: int,
+    launch: LaunchConfig,
     tags: dict[str, str],
     dagster_run_id: str,
     on_log: Callable[[str, int, float, float], None] | None,
 ) -> list[RecordedCustomization]:
-    """Train ``variants``, ``workers`` side by side (:mod:`react_assets.customize.concurrent`),
-    each in its own MLflow run; every run ends FAILED when one training fails."""
+    """Train ``variants``, ``workers`` side by side (:mod:`react_assets.customize.concurrent`)
+    or one after the other over ``launch.processes`` processes each, each in its own MLflow
+    run; every run ends FAILED when one training fails."""
     domain = registered.spec.name
     jobs = training_jobs(store, base, domain, recipe, variants,
                          [paths.customization(base.model_id, domain, v) for v in variants],
                          spec_digest=registered.digest)
-    params = [config_params(job["customization"], job["train_config"], recipe) for job in jobs]
+    if launch.processes > 1:  # every rank trains on the same retrieval set, read here once
+        retrieval = RetrievalSet.of_domain(store, domain, spec_digest=registered.digest)
+        jobs = [job | {"retrieval": retrieval} for job in jobs]
+    params = [config_params(job["customization"], job["train_config"], recipe)
+              | {"launch": dataclasses.asdict(launch)} for job in jobs]
     with contextlib.ExitStack() as stack:
         runs = [stack.enter_context(writer.start_run(f"react_model/{domain}/{variant}",
                                                      params=p, tags=tags))
                 for variant, p in zip(variants, params, strict=True)]
-        made = run_trainings(customize_domain, jobs, workers, on_log=None if on_log is None else (
-            lambda i, step, loss, lr: on_log(variants[i], step, loss, lr)))
+        if launch.processes > 1:
+            made = [train_over_processes(customize_domain, job, launch, on_log=None if on_log is None
+                                         else functools.partial(on_log, variant))
+                    for variant, job in zip(variants, jobs, strict=True)]
+        else:
+            made = run_trainings(customize_domain, jobs, workers, on_log=None if on_log is None else (
+                lambda i, step, loss, lr: on_log(variants[i], step, loss, lr)))
         return [RecordedCustomization(m, run.run_id, record_customization(
             store, writer, run, base, m, p, dagster_run_id))
             for m, run, p in zip(made, runs, params, strict=True)]

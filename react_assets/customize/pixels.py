@@ -1,11 +1,12 @@
 """Training images decoded once: a uint8 pixel cache plus the train augmentation on tensors.
 
-Decoding a PNG and running PIL's bicubic RandomResizedCrop costs about 0.8 ms a sample on this
-kind of CPU, every epoch, in DataLoader workers that compete with the model's threads for the
-same cores. Here each image of a retrieval set is decoded and resized once to a square of the
-model's input size plus the crop margin (``ceil(size / sqrt(min_scale))``), kept as a uint8
-array (memory-mapped from ``cache_dir`` when given), and each batch is cropped, resized and
-normalised on tensors in one ``grid_sample`` call.
+Decoding a PNG and running PIL's bicubic RandomResizedCrop costs a small model's CPU training
+as much as a good part of its step, every epoch, in DataLoader workers that compete with the
+model's threads for the same cores (``python -m bench.speed.train_step`` measures both). Here
+each image of a retrieval set is decoded and resized once to a square of the model's input size
+plus the crop margin (``ceil(size / sqrt(min_scale))``), kept as a uint8 array (memory-mapped
+from ``cache_dir`` when given), and each batch is cropped, resized and normalised on tensors in
+one ``grid_sample`` call.
 
 The crop of a sample is drawn from its own seed (the batch plan's), as torchvision's
 ``RandomResizedCrop.get_params`` draws it (area fraction in ``scale``, log-uniform aspect ratio in
@@ -29,6 +30,7 @@ from PIL import Image
 from torchvision import transforms as T
 from tqdm.auto import tqdm
 
+from react_assets.customize.distributed import is_main_process
 from react_assets.files.atomic import save_npy
 from react_assets.files.images import decode_rgb
 
@@ -121,7 +123,7 @@ def pixel_cache(images: Sequence[bytes], side: int, cache_dir: Path | None) -> n
     for i, image in enumerate(tqdm(images, desc="decode once", unit="img",
                                    disable=len(images) < 1000)):
         array[i] = decode_square(image, side, i)
-    if path is None:
+    if path is None or not is_main_process():  # over N processes, rank 0 writes it
         return array
     save_npy(path, array)
     return np.load(path, mmap_mode="r", allow_pickle=False)

@@ -103,6 +103,7 @@ class TrainResult:
     text_cache_s: float
     gate_values: dict[str, float] = field(default_factory=dict)
     checkpoint_path: str | None = None
+    world_size: int = 1  # the processes that trained it together (torch.distributed)
 
 
 def _text_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -358,4 +359,5 @@ def train_contrastive(
         text_cache_s=text_cache_s,
         gate_values=gate_values(model),
         checkpoint_path=str(run.ckpt) if run.ckpt is not None else None,
+        world_size=rank_and_world()[1],
     )

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from react_assets.files.guard import check_publish
+
 log = logging.getLogger(__name__)
 
 
@@ -33,7 +35,9 @@ def atomic_path(target: Path | str, *, fsync: bool = True) -> Iterator[Path]:
     large, read-only folder) raises an ``OSError`` of the same errno that names ``target``.
     A process killed outright (SIGKILL, OOM) cannot clean up, so each write first removes the
     temporary files of ``target`` left by dead processes of this host (the name carries the
-    host and pid of its writer; a live writer's file is never touched).
+    host and pid of its writer; a live writer's file is never touched). The guard in force
+    (:mod:`react_assets.files.guard`) is consulted right before the rename: when it refuses,
+    ``target`` is left untouched and :class:`~react_assets.files.guard.PublishRefused` raised.
     """
     target = Path(target)
     try:
@@ -51,6 +55,7 @@ def atomic_path(target: Path | str, *, fsync: bool = True) -> Iterator[Path]:
         if fsync:
             with open(tmp_path, "rb+") as handle:
                 os.fsync(handle.fileno())
+        check_publish(f"publishing {target}")
         os.replace(tmp_path, target)
     except OSError as err:
         raise _naming(err, target) from err

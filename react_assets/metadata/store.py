@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from react_assets.files.guard import check_publish
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import engine
 from react_assets.metadata.engine import Catalog
@@ -140,7 +141,9 @@ class Store:
         """Run ``work(conn)`` in one transaction and commit it; run it again from the start
         when the commit conflicts with another writer's. ``work`` must only touch the
         metadata through ``conn`` (it may run more than once). Returns what ``work`` returns.
-        On a PostgreSQL catalog, writers take turns (:func:`_turn`)."""
+        On a PostgreSQL catalog, writers take turns (:func:`_turn`). The publish guard in force
+        (:mod:`react_assets.files.guard`) is consulted right before the commit: a refusal
+        rolls the transaction back and raises ``PublishRefused``."""
         with _turn(self.catalog, self.retry.timeout_s, what):
             return self._write(work, what)
 
@@ -151,6 +154,7 @@ class Store:
                 conn.execute("BEGIN TRANSACTION")
                 try:
                     result = work(conn)
+                    check_publish(what)  # a refusal rolls the transaction back
                     conn.execute("COMMIT")
                     return result
                 except BaseException as err:
