@@ -57,3 +57,24 @@ def test_a_partition_backfill_is_built_from_asset_partitions_and_added_to_an_ins
             "backfill_timestamp", "tags", "dynamic_partitions_store", "all_partitions", "title",
             "description", "run_config"} <= set(params)
     assert callable(dg.DagsterInstance.add_backfill)
+
+
+def test_a_job_backfill_round_trips_through_an_instance_with_its_status():
+    """automation.py tells unfinished job backfills by BulkActionStatus, and its tests record
+    one with the origin of a job's partition set."""
+    origin = private.RemotePartitionSetOrigin(
+        repository_origin=private.RemoteRepositoryOrigin(
+            code_location_origin=private.RegisteredCodeLocationOrigin("react"),
+            repository_name="__repository__"),
+        partition_set_name="embedding_job_partition_set")
+    with dg.instance_for_test() as instance:
+        instance.add_backfill(private.PartitionBackfill(
+            backfill_id="privateapi", partition_set_origin=origin,
+            status=private.BulkActionStatus.REQUESTED, partition_names=["a", "b"],
+            from_failure=False, reexecution_steps=None, tags={}, backfill_timestamp=0.0))
+        stored = instance.get_backfill("privateapi")
+        assert stored.status == private.BulkActionStatus.REQUESTED
+        assert not stored.is_asset_backfill
+        assert stored.partition_set_origin.partition_set_name == "embedding_job_partition_set"
+        assert {"REQUESTED", "COMPLETED_SUCCESS", "CANCELING"} <= {
+            s.name for s in private.BulkActionStatus}
