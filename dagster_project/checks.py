@@ -1,8 +1,10 @@
 """Data rules of the pipeline as asset checks; each calls its stage's contract in the library.
 
 Blocking checks stop a run before a bad result flows downstream (integrity of the corpus, of
-the embeddings, of the index and of the retrieved pairs). The zero-shot regression check warns
-instead: a customized model that lost accuracy must still reach the leaderboard to be seen.
+the embeddings, of the index and of the retrieved pairs; a domain's champion decided by its
+promotion policy, with MLflow's aliases and the metadata agreeing). The zero-shot regression
+check warns instead, and so does the champion check when the new version was held as
+challenger: a customized model that lost accuracy must still reach the leaderboard to be seen.
 
 The per-shard checks run once per run and check every shard of it (a backfill's run takes a
 range of shards): they pass when each shard passes, and name the shards that did not.
@@ -17,8 +19,9 @@ from dagster_project.assets.evaluation import zeroshot_eval
 from dagster_project.assets.index import knn_index
 from dagster_project.assets.retrieval import retrieved_pairs
 from dagster_project.configs import launch_config, launch_schema
+from dagster_project.metadata_tables import records_table
 from dagster_project.partitions import shard_partitions
-from dagster_project.resources import ReactHomeResource
+from dagster_project.resources import MlflowResource, ReactHomeResource
 from react_assets.corpus import checks as corpus_checks
 from react_assets.domains.settings import VARIANTS
 from react_assets.embed import checks as embed_checks
@@ -150,6 +153,37 @@ def customized_not_worse_than_base(
         severity=dg.AssetCheckSeverity.WARN)
 
 
+@dg.asset_check(asset=zeroshot_eval, blocking=True,
+                description="The domain's newest react-<domain> version was promoted to "
+                            "@champion or held as @challenger by its policy, and MLflow's aliases "
+                            "agree with the metadata's promotions.")
+def champion_by_evidence(
+    context: dg.AssetCheckExecutionContext, react_home: ReactHomeResource, mlflow: MlflowResource
+) -> dg.AssetCheckResult:
+    """The decision and its figures; fails (blocking the leaderboard) without a decision or when
+    the registry disagrees, warns when the new version was held as challenger."""
+    outcome = evaluate_checks.champion_by_evidence(react_home.store(), mlflow.writer().client,
+                                                   context.partition_key)
+    held = evaluate_checks.held_as_challenger(outcome)
+    metadata = dict(outcome.metadata)
+    figures = metadata.pop("figures", [])
+    metadata["reasons"] = dg.MetadataValue.md("\n".join(f"- {r}" for r in metadata["reasons"])) \
+        if metadata.get("reasons") else "-"
+    if figures:
+        metadata["figures"] = records_table([{**f, **{k: None if f[k] is None else
+                                                      round(100 * f[k], 2)
+                                                      for k in ("difference", "low", "high")}}
+                                             for f in figures],
+                                            ("rule", "dataset", "metric", "difference", "low",
+                                             "high", "p_value", "passed"))
+    if metadata.get("version") is not None:
+        metadata["version_page"] = dg.MetadataValue.url(mlflow.links().model_version(
+            metadata["registered_model"], metadata["version"]))
+    return dg.AssetCheckResult(
+        passed=outcome.passed and not held, metadata=metadata,
+        severity=dg.AssetCheckSeverity.WARN if held else dg.AssetCheckSeverity.ERROR)
+
+
 ALL_CHECKS = [pair_ids_unique_and_attached, shard_has_pairs, embeddings_unit_norm_and_aligned,
               recall_meets_target, min_pairs_per_class, no_evaluation_images,
-              customized_not_worse_than_base]
+              customized_not_worse_than_base, champion_by_evidence]

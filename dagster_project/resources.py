@@ -10,6 +10,9 @@ import dagster as dg
 from react_assets.files.paths import ReactPaths
 from react_assets.metadata import Catalog, Store, open_store
 from react_assets.tracking.lineage import LineageConfig, LineageWriter
+from react_assets.tracking.links import TrackingLinks
+
+MLFLOW_PORT = 5000  # scripts/mlflow.sh's default port (MLFLOW_PORT)
 
 
 class ReactHomeResource(dg.ConfigurableResource):
@@ -41,13 +44,26 @@ def default_react_home() -> str:
     return os.environ.get("REACT_HOME", "var")
 
 
+def local_mlflow_ui() -> str:
+    """Where scripts/mlflow.sh serves the embedded profile's MLflow UI (MLFLOW_PORT, else 5000)."""
+    return f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT') or MLFLOW_PORT}"
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow lineage (our own, not the legacy dagster-mlflow): a sqlite store under REACT_HOME,
-    or a tracking server's http URI (cluster profile; the server keeps the artifacts)."""
+    or a tracking server's http URI (cluster profile; the server keeps the artifacts).
+    ``ui_url``: where people open the tracking UI, for the links in the assets' metadata
+    (default: the server's URI, else scripts/mlflow.sh's address)."""
 
     root: str
     experiment_name: str = "react"
     tracking_uri: str | None = None
+    ui_url: str | None = None
+
+    def links(self) -> TrackingLinks:
+        """Links to runs and registered model versions in the tracking UI."""
+        server = self.tracking_uri if (self.tracking_uri or "").startswith("http") else None
+        return TrackingLinks(self.ui_url or server or local_mlflow_ui())
 
     def writer(self) -> LineageWriter:
         if self.tracking_uri:

@@ -3,6 +3,8 @@
 `launch_asset_backfill` sends the mutation of the UI's Materialize dialog (``allPartitions`` is
 its "all partitions" choice); `wait_for_backfill` polls until the backfill and its runs ended;
 `stop_sensors` turns a code location's sensors off, as their toggles on the Automation page do.
+`launch_job_run` sends the Launchpad's mutation (``launchRun``); `wait_for_run` polls one run,
+`list_runs` reads runs with their queue, launch, start and end times.
 """
 
 from __future__ import annotations
@@ -135,3 +137,75 @@ def stop_sensors(url: str, location: str, repository: str = "__repository__") ->
             raise RuntimeError(f"sensor {sensor['name']} not stopped: {result}")
         stopped.append(sensor["name"])
     return stopped
+
+
+_LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) { __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on Error { message } } }
+"""
+
+_RUNS = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter) { __typename
+    ... on Runs { results { runId jobName status parentRunId creationTime startTime endTime
+      tags { key value }
+      stats { __typename ... on RunStatsSnapshot { enqueuedTime launchTime startTime endTime } } } }
+    ... on PythonError { message } } }
+"""
+
+RUN_DONE = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def launch_job_run(
+    url: str,
+    job: str,
+    run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    location: str = "react",
+    repository: str = "__repository__",
+) -> str:
+    """Launch one run of ``job`` as the Launchpad does; its run id."""
+    params = {
+        "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
+        "runConfigData": run_config or {},
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
+    }
+    result = graphql(url, _LAUNCH_RUN, {"params": params})["launchRun"]
+    if result["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"run of {job} refused: {result}")
+    return result["run"]["runId"]
+
+
+def list_runs(
+    url: str, run_ids: list[str] | None = None, tags: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Runs (every run, or those with ``run_ids`` / all of ``tags``), newest first: status,
+    parent, tags, and ``stats`` with the epoch seconds each was enqueued, launched (STARTING),
+    started (its process began the steps) and ended."""
+    run_filter: dict[str, Any] = {}
+    if run_ids is not None:
+        run_filter["runIds"] = run_ids
+    if tags:
+        run_filter["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    data = graphql(url, _RUNS, {"filter": run_filter})["runsOrError"]
+    if data["__typename"] != "Runs":
+        raise RuntimeError(f"runs from {url}: {data}")
+    return data["results"]
+
+
+def wait_for_run(url: str, run_id: str, timeout_s: float, poll_s: float = 2.0) -> dict[str, Any]:
+    """Poll run ``run_id`` until it ended (SUCCESS, FAILURE or CANCELED); the run. Raises
+    TimeoutError after ``timeout_s``."""
+    started = time.monotonic()
+    while True:
+        found = list_runs(url, run_ids=[run_id])
+        if not found:
+            raise RuntimeError(f"no run {run_id} at {url}")
+        if found[0]["status"] in RUN_DONE:
+            return found[0]
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"run {run_id} still {found[0]['status']} after {timeout_s:.0f} s")
+        time.sleep(poll_s)

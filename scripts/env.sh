@@ -1,7 +1,12 @@
 # Sourced by every script: the project's environment (offline, no telemetry, one output root).
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REACT_HOME="${REACT_HOME:-$REPO_ROOT/var}"
-export DAGSTER_HOME="$REACT_HOME/dagster_home"
+# One Dagster instance per profile: the cluster's is under REACT_HOME/cluster (devtools/cluster.py).
+if [ "${REACT_PROFILE:-embedded}" = cluster ]; then
+  export DAGSTER_HOME="$REACT_HOME/cluster/dagster_home"
+else
+  export DAGSTER_HOME="$REACT_HOME/dagster_home"
+fi
 
 # A read-only or unwritable home must fail here, naming the path, before Dagster opens its
 # sqlite storage (whose error names no path). Checks the nearest folder that exists.

@@ -78,25 +78,25 @@ def read_members(tar_path: Path | str, names: set[str], *, max_member_bytes: int
 
 
 # --- the fuzz campaign's size --------------------------------------------------------------------
-# CI (CI=true) runs the long campaign, CAMPAIGN_EXAMPLES cases per campaign test (the "campaign"
-# hypothesis profile); elsewhere the "dev" profile runs a short one; REACT_FUZZ_EXAMPLES=n sets n.
-# The profile is applied to the campaign tests only (other hypothesis tests keep their sizes).
+# CI (CI=true) runs the long campaign, a campaign test's ``ci_examples`` cases (CAMPAIGN_EXAMPLES
+# unless it says otherwise); elsewhere a short one of DEV_EXAMPLES; REACT_FUZZ_EXAMPLES=n sets n.
+# These settings apply to the campaign tests only (other hypothesis tests keep their sizes).
 CAMPAIGN_EXAMPLES = 10_000
+DEV_EXAMPLES = 300
 
 
-def campaign_settings() -> object:
-    """The hypothesis settings of the campaign tests for this run (registered as profiles)."""
+def campaign_settings(ci_examples: int = CAMPAIGN_EXAMPLES) -> object:
+    """The hypothesis settings of a campaign test for this run: derandomized, no database, no
+    deadline; ``ci_examples`` cases in CI, DEV_EXAMPLES elsewhere, REACT_FUZZ_EXAMPLES when set."""
     from hypothesis import HealthCheck, settings
 
-    common = {"derandomize": True, "database": None, "deadline": None,
-              "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                                        HealthCheck.function_scoped_fixture,
-                                        HealthCheck.large_base_example]}
-    settings.register_profile("campaign", max_examples=CAMPAIGN_EXAMPLES, **common)
-    settings.register_profile("dev", max_examples=300, **common)
-    name = "campaign" if os.environ.get("CI", "").lower() in ("true", "1") else "dev"
     if os.environ.get("REACT_FUZZ_EXAMPLES"):
-        name = "custom"
-        settings.register_profile(name, max_examples=int(os.environ["REACT_FUZZ_EXAMPLES"]),
-                                  **common)
-    return settings.get_profile(name)
+        examples = int(os.environ["REACT_FUZZ_EXAMPLES"])
+    elif os.environ.get("CI", "").lower() in ("true", "1"):
+        examples = ci_examples
+    else:
+        examples = DEV_EXAMPLES
+    return settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture,
+                                           HealthCheck.large_base_example])

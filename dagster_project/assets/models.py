@@ -48,8 +48,9 @@ def base_model(
 ) -> dg.MaterializeResult:
     """The frozen base CLIP every other stage uses, registered in DuckDB and MLflow."""
     config = launch_config(context, BaseModelAssetConfig)
+    writer = mlflow.writer()
     made = make_base_model(
-        react_home.store(), react_home.paths(), mlflow.writer(),
+        react_home.store(), react_home.paths(), writer,
         library_config(config, BaseModelPlan()), dagster_run_id=context.run_id,
         code_version=BASE_MODEL_CODE_VERSION,
         on_log=lambda step, loss, lr: context.log.info(f"step {step} loss {loss:.4f} lr {lr:.2e}"),
@@ -57,5 +58,6 @@ def base_model(
     return dg.MaterializeResult(metadata=executed_by() | {
         "model_id": made.model_id, "embed_dim": made.embed_dim, "parameters": made.parameters,
         "pretrain_final_loss": float(made.losses[-1]) if made.losses else float("nan"),
-        "mlflow_run_id": made.mlflow_run_id,
+        "mlflow_run": dg.MetadataValue.url(mlflow.links().run(writer.experiment_id,
+                                                              made.mlflow_run_id)),
     })

@@ -9,6 +9,7 @@ from dagster_project.assets.domains import domain_spec
 from dagster_project.assets.index import knn_index
 from dagster_project.automation import RETRIEVAL_CONDITION
 from dagster_project.configs import launch_config, launch_schema, override
+from dagster_project.metadata_tables import records_table
 from dagster_project.partitions import COMPUTE_POOL, domain_partitions
 from dagster_project.profile import executed_by
 from dagster_project.resources import ReactHomeResource
@@ -61,7 +62,8 @@ def retrieved_pairs(
         "mode": done.config.mode,
         "k_per_query": done.config.k_per_query,
         "retrieval_digest": done.digest,
-        "per_class": dg.MetadataValue.json(per_class),
+        "per_class": records_table([{"class": c, "pairs": n} for c, n in per_class.items()],
+                                   ("class", "pairs")),
         "min_per_class": min(per_class.values(), default=0),
         "removed_duplicates": stats.removed_duplicates,
         "removed_exact_contamination": stats.removed_exact_contamination,

@@ -45,3 +45,41 @@ class RetrievalConfig:
         if not 0.0 < self.near_duplicate_threshold <= 1.0:
             raise ValueError(f"RetrievalConfig.near_duplicate_threshold must be in (0, 1], "
                              f"got {self.near_duplicate_threshold}")
+
+
+VERSUS_CHAMPION = ("not-worse", "better")
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """When a new version of a domain's model becomes its champion (the project's defaults; a
+    spec's ``promotion:`` overrides them).
+
+    - ``significance``: each of the domain's own datasets must show a gain over the base with a
+      paired p-value below it; the evaluation's intervals are at ``1 - significance``.
+    - ``max_general_loss``: points (x100); on each general set (classification) and each
+      image-text retrieval set (R@1, both ways), the difference from the base at its interval's
+      lower bound must not fall below ``-max_general_loss``.
+    - ``versus_champion``: ``not-worse``: on the domain's datasets the new version must not be
+      significantly worse than the current champion; ``better``: it must be significantly better.
+    """
+
+    significance: float = 0.05
+    max_general_loss: float = 5.0
+    versus_champion: Literal["not-worse", "better"] = "not-worse"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.significance <= 0.5:
+            raise ValueError(f"PromotionPolicy.significance must be in (0, 0.5], "
+                             f"got {self.significance}")
+        if not 0.0 <= self.max_general_loss <= 100.0:
+            raise ValueError(f"PromotionPolicy.max_general_loss must be in [0, 100] points, "
+                             f"got {self.max_general_loss}")
+        if self.versus_champion not in VERSUS_CHAMPION:
+            raise ValueError(f"PromotionPolicy.versus_champion must be one of {VERSUS_CHAMPION}, "
+                             f"got {self.versus_champion!r}")
+
+    @property
+    def level(self) -> float:
+        """The two-sided level of the evaluation's intervals."""
+        return 1.0 - self.significance

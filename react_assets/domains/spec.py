@@ -17,6 +17,8 @@ folder. Example::
         # retrieval keys: mode, k_per_query, max_per_class, near_duplicate_threshold,
         # general_fraction (see react_assets.retrieve.core.RetrievalConfig)
         variants: [gated-image, locked-text]               # optional: models to train
+        promotion: {significance: 0.05, max_general_loss: 5.0, versus_champion: not-worse}
+        # optional: when a new version of react-<domain> becomes @champion (PromotionPolicy)
         replace: true   # optional: allow other classes/templates than the registered version
     general_datasets:
       - {name: general-test, path: eval/general-test, layout: imagefolder, metric: accuracy}
@@ -39,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from react_assets.domains.settings import BASELINES, VARIANTS, RetrievalConfig
+from react_assets.domains.settings import BASELINES, VARIANTS, PromotionPolicy, RetrievalConfig
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LAYOUTS = ("imagefolder", "vision-datasets", "demo", "pairs-jsonl")
@@ -71,7 +73,8 @@ MAX_SPEC_EXPANDED_NODES = 1_000_000
 
 CATALOG_KEYS = ("domains", "general_datasets", "general_templates", "retrieval_datasets")
 DOMAIN_KEYS = ("name", "classes", "templates", "datasets", "examples", "retrieval", "variants",
-               "synonyms", "replace")
+               "synonyms", "replace", "promotion")
+PROMOTION_KEYS = {"significance": float, "max_general_loss": float, "versus_champion": str}
 DATASET_KEYS = ("name", "path", "layout", "metric", "train")
 
 
@@ -111,6 +114,8 @@ class DomainSpec:
     # Registration may replace a registered version with other classes or templates
     # (react_assets.domains.versions); not part of the domain's content or digest.
     replace: bool = False
+    # When a new model version becomes the domain's champion; not part of its digest either.
+    promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     def names_of(self, cls: str) -> tuple[str, ...]:
         """The class name then its synonyms, without repeats."""
@@ -285,7 +290,25 @@ def _parse_domain(entry: Any, base: Path, where: str) -> DomainSpec:
     return DomainSpec(name, classes, templates, datasets, examples,
                       _retrieval(entry.get("retrieval", {}), where),
                       _variants(entry.get("variants", []), where),
-                      _synonyms(entry.get("synonyms", {}) or {}, classes, where), replace)
+                      _synonyms(entry.get("synonyms", {}) or {}, classes, where), replace,
+                      _promotion(entry.get("promotion", {}), where))
+
+
+def _promotion(value: Any, where: str) -> PromotionPolicy:
+    """The spec's overrides of the project's :class:`PromotionPolicy`."""
+    if not isinstance(value, dict):
+        raise DomainSpecError(f"{where}: 'promotion' must be a mapping")
+    check_keys(value, tuple(PROMOTION_KEYS), where, "promotion setting")
+    for key, item in value.items():
+        kind = PROMOTION_KEYS[key]
+        valid = isinstance(item, str) if kind is str else (
+            isinstance(item, int | float) and not isinstance(item, bool))
+        if not valid:
+            raise DomainSpecError(f"{where}: promotion.{key} must be {_KIND_NAMES[kind]}")
+    try:
+        return PromotionPolicy(**value)
+    except ValueError as err:
+        raise DomainSpecError(f"{where}: promotion: {err}") from None
 
 
 def _synonyms(value: Any, classes: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

@@ -3,7 +3,10 @@ and, where a dataset names its train split, linear probes), the held-out general
 (forgetting) and captioned retrieval sets; stored in DuckDB and MLflow.
 
 Image features are computed once per image tower and dataset: REAL's baselines share the base
-model's tower, so they reuse its features (and its from-scratch probe figures)."""
+model's tower, so they reuse its features (and its from-scratch probe figures). Each zero-shot
+and retrieval figure keeps what the model did on every sample, from which its bootstrap
+interval and its paired differences from the base and the champion are measured
+(:mod:`react_assets.evaluate.evidence`)."""
 
 from __future__ import annotations
 
@@ -22,9 +25,17 @@ from react_assets.domains.datasets import open_dataset
 from react_assets.domains.images import DatasetLayoutError
 from react_assets.domains.registry import RegisteredDomain
 from react_assets.domains.spec import DatasetSpec
-from react_assets.evaluate.image_text import encode_captions, evaluate_retrieval
+from react_assets.evaluate.evidence import Comparison, FigureKey, measure_evidence
+from react_assets.evaluate.image_text import encode_captions, evaluate_retrieval_hits
 from react_assets.evaluate.leaderboard import clip_benchmark_metrics, clip_benchmark_record
 from react_assets.evaluate.probe import LOGISTIC, TEXT_INIT, ProbeConfig, ProbeFigure, run_probes
+from react_assets.evaluate.uncertainty import (
+    RECALL,
+    BootstrapConfig,
+    Interval,
+    Outcomes,
+    outcomes_from_scores,
+)
 from react_assets.evaluate.zeroshot import (
     ZeroShotResult,
     encode_dataset_towers,
@@ -34,7 +45,7 @@ from react_assets.evaluate.zeroshot import (
 from react_assets.files.atomic import write_json
 from react_assets.files.paths import model_folder_name
 from react_assets.metadata import Store, insert_table
-from react_assets.metadata.sql import upsert_evaluations
+from react_assets.metadata.sql import upsert_comparisons, upsert_evaluations
 from react_assets.models.factory import ClipBundle
 
 log = logging.getLogger(__name__)
@@ -62,23 +73,37 @@ class EvaluatedModel:
 @dataclass
 class DomainEvaluation:
     """Every figure of one domain's evaluation, under one version of its spec (``spec_digest``:
-    the classes and templates evaluated; None for a domain registered before versions)."""
+    the classes and templates evaluated; None for a domain registered before versions).
+
+    ``outcomes`` holds each zero-shot and retrieval figure's per-sample results;
+    ``intervals`` and ``comparisons`` the evidence measured from them."""
 
     domain: str
     zeroshot: dict[tuple[str, str], ZeroShotResult] = field(default_factory=dict)
     retrieval: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     probes: dict[tuple[str, str], list[ProbeFigure]] = field(default_factory=dict)
     spec_digest: str | None = None
+    outcomes: dict[FigureKey, Outcomes] = field(default_factory=dict)
+    intervals: dict[FigureKey, Interval] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+
+    def interval(self, model_id: str, dataset: str, metric: str) -> tuple[float | None, ...]:
+        """The figure's interval bounds, (None, None) when it has none."""
+        found = self.intervals.get((model_id, dataset, metric))
+        return (None, None) if found is None else (found.low, found.high)
 
     def rows(self, models: list[EvaluatedModel]) -> list[dict[str, Any]]:
         kinds = {m.model_id: m.kind for m in models}
         rows = [{"model_id": mid, "model_kind": kinds[mid], "domain": self.domain, "dataset": ds,
                  "task": "zeroshot_classification", "metric": r.metric, "value": float(r.value),
-                 "n_samples": r.n_samples, "details": json.dumps(r.to_dict(), default=str)}
+                 "n_samples": r.n_samples, "details": json.dumps(r.to_dict(), default=str),
+                 **dict(zip(("ci_low", "ci_high"), self.interval(mid, ds, r.metric), strict=True))}
                 for (mid, ds), r in self.zeroshot.items()]
         rows += [{"model_id": mid, "model_kind": kinds[mid], "domain": self.domain, "dataset": ds,
                   "task": "zeroshot_retrieval", "metric": metric, "value": float(value),
-                  "n_samples": 0, "details": None}
+                  "n_samples": self._samples(mid, ds, metric), "details": None,
+                  **dict(zip(("ci_low", "ci_high"), self.interval(mid, ds, metric), strict=True))}
                  for (mid, ds), recalls in self.retrieval.items() for metric, value in recalls.items()]
         metrics = {ds: r.metric for (_, ds), r in self.zeroshot.items()}
         rows += [{"model_id": mid, "model_kind": kinds[mid], "domain": self.domain, "dataset": ds,
@@ -86,9 +111,24 @@ class DomainEvaluation:
                   "value": f.value, "n_samples": f.n_train,
                   "details": json.dumps({"metric": metrics[ds], "setting": f.setting,
                                          "shots": f.shots, "seed": f.seed, "head": f.head,
-                                         "chosen": f.chosen, "n_train": f.n_train})}
+                                         "chosen": f.chosen, "n_train": f.n_train}),
+                  "ci_low": None, "ci_high": None}
                  for (mid, ds), figures in self.probes.items() for f in figures]
         return rows
+
+    def _samples(self, model_id: str, dataset: str, metric: str) -> int:
+        found = self.outcomes.get((model_id, dataset, metric))
+        return 0 if found is None else found.n
+
+    def comparison_rows(self) -> list[dict[str, Any]]:
+        """The paired comparisons as ``comparisons`` rows (fractions)."""
+        return [{"model_id": c.model_id, "reference_id": c.reference_id, "role": c.role,
+                 "domain": self.domain, "dataset": c.dataset, "metric": c.metric,
+                 "difference": c.difference.value, "ci_low": c.difference.low,
+                 "ci_high": c.difference.high, "p_value": c.difference.p_value,
+                 "n_samples": c.difference.n_samples, "level": c.difference.level,
+                 "n_resamples": self.bootstrap.n_resamples, "seed": self.bootstrap.seed}
+                for c in self.comparisons]
 
 
 def probe_metric(metric: str, figure: ProbeFigure) -> str:
@@ -136,15 +176,19 @@ def dataset_classes(spec: DatasetSpec) -> list[str]:
 
 def evaluate_domain(
     registered: RegisteredDomain, models: list[EvaluatedModel], batch_size: int = 128,
-    probe: ProbeConfig | None = None,
+    probe: ProbeConfig | None = None, *, champion_id: str | None = None,
+    bootstrap: BootstrapConfig | None = None,
 ) -> DomainEvaluation:
     """Zero-shot classification on the domain's and general datasets, linear probes (``probe``
-    given) on the domain's datasets that name a train split, retrieval on captioned sets."""
+    given) on the domain's datasets that name a train split, retrieval on captioned sets; then
+    every zero-shot and retrieval figure's interval, and each model's paired differences from the
+    base (``models[0]``) and from the champion (``champion_id``, one of ``models``)."""
     domain, catalog = registered.spec, registered.catalog
     jobs = [(d, list(domain.classes), list(domain.templates), True) for d in domain.datasets]
     jobs += [(d, dataset_classes(d), list(catalog.general_templates), False)
              for d in catalog.general_datasets]
-    out = DomainEvaluation(domain.name, spec_digest=registered.digest)
+    out = DomainEvaluation(domain.name, spec_digest=registered.digest,
+                           bootstrap=bootstrap or BootstrapConfig())
     features = FeatureCache(models, batch_size)
     for dataset, classes, templates, own in jobs:
         shared = zeroshot_classifier(models[0].bundle.model, models[0].bundle.tokenizer,
@@ -156,9 +200,11 @@ def evaluate_domain(
                 model.bundle.model, model.bundle.tokenizer, classes, templates).cpu()
             head = model.head if own and model.head is not None else \
                 LinearHead.from_classifier(classifier.numpy())
-            result = score_predictions(dataset.name, dataset.metric, head.probabilities(x), y,
-                                       classes)
+            scores = head.probabilities(x)
+            result = score_predictions(dataset.name, dataset.metric, scores, y, classes)
             out.zeroshot[(model.model_id, dataset.name)] = result
+            out.outcomes[(model.model_id, dataset.name, dataset.metric)] = outcomes_from_scores(
+                dataset.metric, scores, y)
             log.info("%s on %s: %s=%.4f", model.model_id, dataset.name, result.metric,
                      result.value)
             train = dataset.train_split() if own and probe is not None else None
@@ -183,26 +229,49 @@ def evaluate_domain(
                         shared_text = encode_captions(model.bundle.model, model.bundle.tokenizer,
                                                       root, batch_size)
                     text = shared_text
-                out.retrieval[(model.model_id, dataset.name)] = evaluate_retrieval(
+                hits = evaluate_retrieval_hits(
                     model.bundle.model, model.bundle.tokenizer, model.bundle.preprocess_val, root,
                     batch_size=batch_size, text_features=text)
+            out.retrieval[(model.model_id, dataset.name)] = {
+                metric: float(flags.mean()) for metric, flags in hits.items()}
+            for metric, flags in hits.items():
+                out.outcomes[(model.model_id, dataset.name, metric)] = Outcomes(RECALL,
+                                                                                correct=flags)
+    evidence = measure_evidence(out.outcomes, models[0].model_id if models else None,
+                                champion_id, out.bootstrap)
+    out.intervals, out.comparisons = evidence.intervals, evidence.comparisons
     return out
 
 
 def store_domain_evaluation(store: Store, evaluation: DomainEvaluation,
                             models: list[EvaluatedModel]) -> int:
-    """Record these models' figures on the domain under the evaluation's spec version,
-    replacing their earlier figures of the same version, dataset and metric (other models' and
-    other versions' figures stay); returns the number of rows written."""
+    """Record these models' figures (with their intervals) and paired comparisons on the domain
+    under the evaluation's spec version, in one transaction, replacing their earlier ones of the
+    same version, dataset and metric (other models' and other versions' stay); returns the
+    number of figures written."""
     rows = evaluation.rows(models)
     if not rows:
         return 0
-    batch = pa.Table.from_pylist(rows).append_column(
-        "spec_digest", pa.array([evaluation.spec_digest] * len(rows), pa.string()))
+    digest = pa.array([evaluation.spec_digest] * len(rows), pa.string())
+    batch = pa.Table.from_pylist(rows, schema=EVALUATION_ROWS).append_column("spec_digest", digest)
+    compared = evaluation.comparison_rows()
 
-    store.write(lambda conn: insert_table(conn, upsert_evaluations, batch),
-                what=f"evaluations of {evaluation.domain}")
+    def write(conn) -> None:
+        insert_table(conn, upsert_evaluations, batch)
+        if compared:
+            table = pa.Table.from_pylist(compared).append_column(
+                "spec_digest", pa.array([evaluation.spec_digest] * len(compared), pa.string()))
+            insert_table(conn, upsert_comparisons, table)
+
+    store.write(write, what=f"evaluations of {evaluation.domain}")
     return len(rows)
+
+
+EVALUATION_ROWS = pa.schema([
+    ("model_id", pa.string()), ("model_kind", pa.string()), ("domain", pa.string()),
+    ("dataset", pa.string()), ("task", pa.string()), ("metric", pa.string()),
+    ("value", pa.float64()), ("n_samples", pa.int64()), ("details", pa.string()),
+    ("ci_low", pa.float64()), ("ci_high", pa.float64())])
 
 
 def write_clip_benchmark_files(folder: Path, evaluation: DomainEvaluation,

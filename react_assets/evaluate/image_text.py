@@ -62,10 +62,11 @@ def read_pairs(root: Path | str) -> tuple[list[Path], list[str], np.ndarray]:
     return [root / rel for rel in images], captions, np.asarray(owner, dtype=np.int64)
 
 
-def retrieval_recalls(image_features: torch.Tensor, text_features: torch.Tensor,
-                      text_to_image: np.ndarray, ks: Sequence[int] = DEFAULT_KS
-                      ) -> dict[str, float]:
-    """Recall@k both ways from features (normalised here) and each text's image index."""
+def retrieval_hits(image_features: torch.Tensor, text_features: torch.Tensor,
+                   text_to_image: np.ndarray, ks: Sequence[int] = DEFAULT_KS
+                   ) -> dict[str, np.ndarray]:
+    """Per query, whether it is a hit at k, both ways: ``image_to_text_R@k`` (I,) per image,
+    ``text_to_image_R@k`` (T,) per caption. Features are normalised here."""
     similarity = (F.normalize(image_features.float(), dim=-1)
                   @ F.normalize(text_features.float(), dim=-1).T).numpy()   # (I, T)
     n_images, n_texts = similarity.shape
@@ -75,11 +76,19 @@ def retrieval_recalls(image_features: torch.Tensor, text_features: torch.Tensor,
     own = text_to_image[text_rank] == np.arange(n_images)[:, None]
     first_caption = np.where(own.any(axis=1), own.argmax(axis=1), n_texts)
     image_position = (image_rank == text_to_image[:, None]).argmax(axis=1)
-    out: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
     for k in ks:
-        out[f"image_to_text_R@{k}"] = float((first_caption < k).mean())
-        out[f"text_to_image_R@{k}"] = float((image_position < k).mean())
+        out[f"image_to_text_R@{k}"] = first_caption < k
+        out[f"text_to_image_R@{k}"] = image_position < k
     return out
+
+
+def retrieval_recalls(image_features: torch.Tensor, text_features: torch.Tensor,
+                      text_to_image: np.ndarray, ks: Sequence[int] = DEFAULT_KS
+                      ) -> dict[str, float]:
+    """Recall@k both ways from features (normalised here) and each text's image index."""
+    hits = retrieval_hits(image_features, text_features, text_to_image, ks)
+    return {key: float(flags.mean()) for key, flags in hits.items()}
 
 
 @torch.no_grad()
@@ -104,6 +113,18 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
                        text_features: torch.Tensor | None = None) -> dict[str, float]:
     """Image<->text recall@k (keys ``image_to_text_R@k``, ``text_to_image_R@k``) on ``root``;
     ``text_features``: the captions' (from :func:`encode_captions`), else encoded here."""
+    hits = evaluate_retrieval_hits(model, tokenizer, preprocess, root, batch_size, ks,
+                                   text_features)
+    return {key: float(flags.mean()) for key, flags in hits.items()}
+
+
+@torch.no_grad()
+def evaluate_retrieval_hits(model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
+                            preprocess: Callable[[Any], torch.Tensor], root: Path | str,
+                            batch_size: int = 64, ks: Sequence[int] = DEFAULT_KS,
+                            text_features: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """:func:`evaluate_retrieval`'s hits per query (:func:`retrieval_hits`), whose means are the
+    recalls: what a bootstrap over the queries resamples."""
     image_paths, captions, text_to_image = read_pairs(root)
     if text_features is None:
         text_features = encode_captions(model, tokenizer, root, batch_size)
@@ -118,8 +139,7 @@ def evaluate_retrieval(model: nn.Module, tokenizer: Callable[[list[str]], torch.
             with model_autocast(model):
                 image_f = model.encode_image(to_model_device(model, batch))
             image_chunks.append(image_f.float().cpu())
-    result = retrieval_recalls(torch.cat(image_chunks), text_features, text_to_image, ks)
+    hits = retrieval_hits(torch.cat(image_chunks), text_features, text_to_image, ks)
     logger.info("retrieval %s: %d images, %d captions: %s", root, len(image_paths), len(captions),
-                result)
-    return result
-
+                {key: round(float(flags.mean()), 4) for key, flags in hits.items()})
+    return hits

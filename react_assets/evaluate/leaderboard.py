@@ -1,20 +1,25 @@
 """Every evaluation side by side: a table, a chart and CLIP_benchmark-style JSON records.
 
 Input rows are ``(model_id, model_kind, domain, dataset, metric, value)`` with ``value`` a
-fraction in [0, 1] (tables and charts show it times 100). The model of kind ``base`` is the
-reference: every other model's gain on a dataset is its value minus the base model's value there.
+fraction in [0, 1] (tables and charts show it times 100), optionally with the figure's interval
+(``ci_low``, ``ci_high``). The model of kind ``base`` is the reference: every other model's gain
+on a dataset is its value minus the base model's value there; a paired comparison with the base
+(``comparisons``) gives the gain's interval and p-value, and marks a gain that is not
+significant. Image-text retrieval figures (``text_to_image_R@k``, ``image_to_text_R@k``) are
+rows of their own (``<set> text→image``, metric ``R@k``), left out of the averages.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from react_assets.files.atomic import atomic_path
+from react_assets.tracking.links import version_of
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +27,8 @@ BASE_KIND = "base"
 CLIP_BENCHMARK_TASKS = ("zeroshot_classification", "zeroshot_retrieval", "linear_probe",
                         "captioning")
 ROW_FIELDS = ("model_id", "model_kind", "domain", "dataset", "metric", "value")
+RETRIEVAL_METRIC = re.compile(r"^(text|image)_to_(text|image)_R@(\d+)$")
+NAME_SEPARATOR = " · "
 
 
 class LeaderboardError(ValueError):
@@ -30,7 +37,7 @@ class LeaderboardError(ValueError):
 
 @dataclass(frozen=True)
 class EvaluationRow:
-    """One model's official metric on one dataset of one domain."""
+    """One model's official metric on one dataset of one domain, with its interval if known."""
 
     model_id: str
     model_kind: str
@@ -38,23 +45,82 @@ class EvaluationRow:
     dataset: str
     metric: str
     value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class GainEvidence:
+    """A gain's paired interval (fractions) and p-value; ``level``: the interval's."""
+
+    low: float
+    high: float
+    p_value: float
+    level: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether the gain is not zero at ``1 - level``."""
+        return self.p_value < 1.0 - self.level
 
 
 DatasetKey = tuple[str, str]  # (domain, dataset)
 
 
+def figure_label(dataset: str, metric: str) -> tuple[str, str]:
+    """A figure's row label and metric: a retrieval recall becomes ``<set> text→image`` with
+    metric ``R@k``; any other figure keeps both."""
+    match = RETRIEVAL_METRIC.match(metric)
+    if match is None:
+        return dataset, metric
+    return f"{dataset} {match.group(1)}→{match.group(2)}", f"R@{match.group(3)}"
+
+
+def model_names(models: Iterable[tuple[str, str, str | None, str | None]]) -> dict[str, str]:
+    """Readable names of ``(model_id, kind, domain, mlflow_model_uri)``: ``gated-image · digits ·
+    v3`` (v: the MLflow registered version; the id's hash when it has none), ``base``; a name
+    two models would share gets the id's hash too."""
+    names: dict[str, str] = {}
+    for model_id, kind, domain, uri in models:
+        version = version_of(uri)
+        parts = [kind] + ([domain] if domain and kind != BASE_KIND else [])
+        parts.append(f"v{version}" if version is not None else _short(model_id))
+        names[model_id] = NAME_SEPARATOR.join(
+            parts if kind != BASE_KIND or version is not None else [kind])
+    taken: dict[str, int] = {}
+    for name in names.values():
+        taken[name] = taken.get(name, 0) + 1
+    return {m: n if taken[n] == 1 else f"{n}{NAME_SEPARATOR}{_short(m)}" for m, n in names.items()}
+
+
+def _short(model_id: str) -> str:
+    return model_id.rpartition("@sha256:")[2][:8] if "@sha256:" in model_id else model_id[:12]
+
+
 @dataclass(frozen=True)
 class Leaderboard:
-    """Models (base first) x datasets, with values and gains over the base model."""
+    """Models (base first) x datasets, with values, intervals and gains over the base model;
+    readable names, and each domain's champion."""
 
     models: tuple[tuple[str, str], ...]                 # (model_id, model_kind)
     datasets: tuple[tuple[str, str, str], ...]           # (domain, dataset, metric)
     values: Mapping[tuple[str, DatasetKey], float] = field(repr=False)
     base_model_id: str | None = None
+    intervals: Mapping[tuple[str, DatasetKey], tuple[float, float]] = field(
+        default_factory=dict, repr=False)
+    gain_evidence: Mapping[tuple[str, DatasetKey], GainEvidence] = field(
+        default_factory=dict, repr=False)
+    names: Mapping[str, str] = field(default_factory=dict)
+    champions: Mapping[str, str] = field(default_factory=dict)  # domain -> model_id
+    retrieval: frozenset[DatasetKey] = frozenset()  # rows of image-text retrieval
 
     def value(self, model_id: str, domain: str, dataset: str) -> float | None:
         """The model's value on the dataset, or None when it was not evaluated there."""
         return self.values.get((model_id, (domain, dataset)))
+
+    def interval(self, model_id: str, domain: str, dataset: str) -> tuple[float, float] | None:
+        """The value's interval, or None when it has none."""
+        return self.intervals.get((model_id, (domain, dataset)))
 
     def gain(self, model_id: str, domain: str, dataset: str) -> float | None:
         """Value minus the base model's value; None without a base or either value."""
@@ -64,31 +130,64 @@ class Leaderboard:
         base = self.value(self.base_model_id, domain, dataset)
         return None if mine is None or base is None else mine - base
 
+    def evidence(self, model_id: str, domain: str, dataset: str) -> GainEvidence | None:
+        """The gain's paired interval and p-value, or None without a paired comparison."""
+        return self.gain_evidence.get((model_id, (domain, dataset)))
+
+    def name(self, model_id: str) -> str:
+        """The model's readable name (its id when it has none)."""
+        return self.names.get(model_id, model_id)
+
+    def champion_of(self, model_id: str) -> list[str]:
+        """The domains whose champion the model is."""
+        return sorted(d for d, m in self.champions.items() if m == model_id)
+
+    def _classification(self) -> list[tuple[str, str, str]]:
+        return [k for k in self.datasets if (k[0], k[1]) not in self.retrieval]
+
     def average(self, model_id: str) -> float | None:
-        """Mean value over the datasets the model was evaluated on."""
-        found = [v for d, s, _ in self.datasets if (v := self.value(model_id, d, s)) is not None]
+        """Mean value over the classification datasets the model was evaluated on."""
+        found = [v for d, s, _ in self._classification()
+                 if (v := self.value(model_id, d, s)) is not None]
         return sum(found) / len(found) if found else None
 
     def average_gain(self, model_id: str) -> float | None:
-        """Mean gain over the datasets where both the model and the base were evaluated."""
-        found = [g for d, s, _ in self.datasets if (g := self.gain(model_id, d, s)) is not None]
+        """Mean gain over the classification datasets where the model and the base were
+        evaluated."""
+        found = [g for d, s, _ in self._classification()
+                 if (g := self.gain(model_id, d, s)) is not None]
         return sum(found) / len(found) if found else None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: per model its averages, per dataset every value and gain."""
+        """JSON-ready form: per model its name and averages, per dataset every value and gain,
+        with intervals, p-values and whether each gain is significant where known."""
+        def pairs(d: str, s: str, get) -> dict[str, Any]:
+            return {m: list(found) for m, _ in self.models if (found := get(m, d, s)) is not None}
+
         return {
             "base_model_id": self.base_model_id,
+            "champions": dict(self.champions),
             "models": [
-                {"model_id": m, "model_kind": k, "average": self.average(m),
+                {"model_id": m, "name": self.name(m), "model_kind": k,
+                 "champion_of": self.champion_of(m), "average": self.average(m),
                  "average_gain": self.average_gain(m),
                  "n_datasets": sum(self.value(m, d, s) is not None for d, s, _ in self.datasets)}
                 for m, k in self.models
             ],
             "datasets": [
                 {"domain": d, "dataset": s, "metric": metric,
+                 "task": "zeroshot_retrieval" if (d, s) in self.retrieval else
+                 "zeroshot_classification",
                  "values": {m: self.value(m, d, s) for m, _ in self.models},
+                 "intervals": pairs(d, s, self.interval),
                  "gains": {m: self.gain(m, d, s) for m, _ in self.models
-                           if m != self.base_model_id}}
+                           if m != self.base_model_id},
+                 "gain_intervals": pairs(d, s, lambda m, d_, s_: None if (
+                     e := self.evidence(m, d_, s_)) is None else (e.low, e.high)),
+                 "p_values": {m: e.p_value for m, _ in self.models
+                              if (e := self.evidence(m, d, s)) is not None},
+                 "significant": {m: e.significant for m, _ in self.models
+                                 if (e := self.evidence(m, d, s)) is not None}}
                 for d, s, metric in self.datasets
             ],
         }
@@ -98,57 +197,38 @@ class Leaderboard:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     def to_markdown(self) -> str:
-        """A markdown table: a row per dataset, a column per model, values x100 (gain)."""
-        header = ["domain", "dataset", "metric"] + [f"{m} ({k})" for m, k in self.models]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for d, s, metric in self.datasets:
-            cells = [_cell(self.value(m, d, s), self.gain(m, d, s)) for m, _ in self.models]
-            lines.append("| " + " | ".join([d, s, metric, *cells]) + " |")
-        averages = [_cell(self.average(m), self.average_gain(m)) for m, _ in self.models]
-        lines.append("| " + " | ".join(["**average**", "", "", *averages]) + " |")
-        return "\n".join(lines) + "\n"
+        """A markdown table: a row per dataset, a column per model, values x100 with their
+        intervals, gains with theirs (``n.s.``: not significant)."""
+        from react_assets.evaluate.leaderboard_views import leaderboard_markdown
+
+        return leaderboard_markdown(self)
 
     def render_chart(self, path: Path | str, title: str = "Zero-shot evaluation") -> Path:
-        """A grouped bar chart (PNG): a group per dataset, a bar per model. Written atomically."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        """A grouped bar chart (PNG) with error bars: a group per dataset, a bar per model."""
+        from react_assets.evaluate.leaderboard_views import render_leaderboard_chart
 
-        path = Path(path)
-        n_models = max(len(self.models), 1)
-        width = 0.8 / n_models
-        figure = Figure(figsize=(max(6.0, 1.2 * len(self.datasets) + 2), 4.5), dpi=100)
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot(1, 1, 1)
-        for i, (model_id, kind) in enumerate(self.models):
-            heights = [100 * (self.value(model_id, d, s) or 0.0) for d, s, _ in self.datasets]
-            xs = [j + (i - (n_models - 1) / 2) * width for j in range(len(self.datasets))]
-            axes.bar(xs, heights, width=width, label=f"{model_id} ({kind})")
-        axes.set_xticks(range(len(self.datasets)))
-        axes.set_xticklabels([s for _, s, _ in self.datasets], rotation=30, ha="right")
-        axes.set_ylabel("official metric (x100)")
-        axes.set_title(title)
-        axes.legend(fontsize="small")
-        figure.tight_layout()
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png")
-        logger.info("leaderboard chart written to %s", path)
-        return path
+        return render_leaderboard_chart(self, Path(path), title)
 
 
-def _cell(value: float | None, gain: float | None) -> str:
+def _optional(value: Any, index: int, what: str) -> float | None:
     if value is None:
-        return "-"
-    return f"{100 * value:.2f}" + (f" ({100 * gain:+.2f})" if gain is not None else "")
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise LeaderboardError(f"row {index}: {what} {value!r} is not a number") from err
 
 
 def _as_row(row: EvaluationRow | Mapping[str, Any] | Sequence[Any], index: int) -> EvaluationRow:
     if isinstance(row, EvaluationRow):
         return row
+    bounds: list[Any] = [None, None]
     if isinstance(row, Mapping):
         missing = [f for f in ROW_FIELDS if f not in row]
         if missing:
             raise LeaderboardError(f"row {index}: missing fields {missing}")
         values = [row[f] for f in ROW_FIELDS]
+        bounds = [row.get("ci_low"), row.get("ci_high")]
     else:
         values = list(row)
         if len(values) != len(ROW_FIELDS):
@@ -160,15 +240,23 @@ def _as_row(row: EvaluationRow | Mapping[str, Any] | Sequence[Any], index: int) 
         raise LeaderboardError(f"row {index}: value {values[5]!r} is not a number") from err
     if value != value:
         raise LeaderboardError(f"row {index}: value is NaN")
-    return EvaluationRow(*(str(v) for v in values[:5]), value)
+    return EvaluationRow(*(str(v) for v in values[:5]), value,
+                         _optional(bounds[0], index, "ci_low"), _optional(bounds[1], index,
+                                                                          "ci_high"))
 
 
 def build_leaderboard(rows: Iterable[EvaluationRow | Mapping[str, Any] | Sequence[Any]],
-                      base_model_id: str | None = None) -> Leaderboard:
+                      base_model_id: str | None = None, *,
+                      comparisons: Iterable[Mapping[str, Any]] = (),
+                      names: Mapping[str, str] | None = None,
+                      champions: Mapping[str, str] | None = None) -> Leaderboard:
     """Every model on every dataset side by side, with the gain over the base model.
 
     The base is ``base_model_id`` or else the single model of kind ``base`` (no base: no gains;
     several and none chosen: an error). Models keep first-seen order, the base first.
+    ``comparisons``: paired differences from that base (``model_id``, ``domain``, ``dataset``,
+    ``metric``, ``ci_low``, ``ci_high``, ``p_value``, ``level``); ``names``: readable names;
+    ``champions``: each domain's champion model id.
     """
     parsed = [_as_row(r, i) for i, r in enumerate(rows)]
     if not parsed:
@@ -176,17 +264,24 @@ def build_leaderboard(rows: Iterable[EvaluationRow | Mapping[str, Any] | Sequenc
     kinds: dict[str, str] = {}
     metrics: dict[DatasetKey, str] = {}
     values: dict[tuple[str, DatasetKey], float] = {}
+    intervals: dict[tuple[str, DatasetKey], tuple[float, float]] = {}
+    retrieval: set[DatasetKey] = set()
     for i, r in enumerate(parsed):
-        key = (r.domain, r.dataset)
+        label, metric = figure_label(r.dataset, r.metric)
+        key = (r.domain, label)
+        if metric != r.metric:
+            retrieval.add(key)
         if kinds.setdefault(r.model_id, r.model_kind) != r.model_kind:
             raise LeaderboardError(f"row {i}: model {r.model_id} is kind {r.model_kind!r} here "
                                    f"but {kinds[r.model_id]!r} before")
-        if metrics.setdefault(key, r.metric) != r.metric:
-            raise LeaderboardError(f"row {i}: {r.domain}/{r.dataset} has metric {r.metric!r} here "
+        if metrics.setdefault(key, metric) != metric:
+            raise LeaderboardError(f"row {i}: {r.domain}/{label} has metric {metric!r} here "
                                    f"but {metrics[key]!r} before")
         if (r.model_id, key) in values:
-            raise LeaderboardError(f"row {i}: {r.model_id} on {r.domain}/{r.dataset} appears twice")
+            raise LeaderboardError(f"row {i}: {r.model_id} on {r.domain}/{label} appears twice")
         values[(r.model_id, key)] = r.value
+        if r.ci_low is not None and r.ci_high is not None:
+            intervals[(r.model_id, key)] = (r.ci_low, r.ci_high)
     if base_model_id is None:
         bases = [m for m, k in kinds.items() if k == BASE_KIND]
         if len(bases) > 1:
@@ -194,12 +289,21 @@ def build_leaderboard(rows: Iterable[EvaluationRow | Mapping[str, Any] | Sequenc
         base_model_id = bases[0] if bases else None
     elif base_model_id not in kinds:
         raise LeaderboardError(f"base model {base_model_id!r} has no evaluation rows")
+    evidence = {}
+    for c in comparisons:
+        label, metric = figure_label(c["dataset"], c["metric"])
+        if metrics.get((c["domain"], label)) == metric:
+            evidence[(c["model_id"], (c["domain"], label))] = GainEvidence(
+                float(c["ci_low"]), float(c["ci_high"]), float(c["p_value"]), float(c["level"]))
     order = sorted(kinds, key=lambda m: m != base_model_id)  # stable: base first
     return Leaderboard(
         models=tuple((m, kinds[m]) for m in order),
         datasets=tuple((d, s, metric) for (d, s), metric in metrics.items()),
         values=values,
         base_model_id=base_model_id,
+        intervals=intervals, gain_evidence=evidence, names=dict(names or {}),
+        champions={d: m for d, m in (champions or {}).items() if m in kinds},
+        retrieval=frozenset(retrieval),
     )
 
 

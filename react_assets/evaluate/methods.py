@@ -4,7 +4,8 @@ linear probe from scratch and from its text classifier) and columns for zero-sho
 
 A figure over a domain's datasets is their mean (a domain usually has one); n-shot figures are
 averaged per seed over the datasets first, then mean and standard deviation (population) are
-taken over the seeds.
+taken over the seeds. A zero-shot or general figure of a single dataset shows its bootstrap
+interval (``[low, high]``; a mean over several datasets has none).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class MethodRow:
     shots: dict[str, Spread] = field(default_factory=dict)
     seconds: float | None = None
     trainable_parameters: int | None = None
+    zeroshot_interval: tuple[float, float] | None = None
+    general_interval: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:
@@ -98,12 +101,16 @@ def build_method_tables(rows: Iterable[Mapping[str, Any]],
 def _domain_table(domain: str, items: list[Mapping[str, Any]], general: set[str]) -> DomainTable:
     models: dict[str, tuple[str, str | None]] = {}
     zeroshot: dict[tuple[str, bool], list[float]] = defaultdict(list)
+    intervals: dict[tuple[str, bool], list[tuple[float, float] | None]] = defaultdict(list)
     probes: dict[tuple[str, str, str, int], list[float]] = defaultdict(list)
     own = sorted({r["dataset"] for r in items if r["dataset"] not in general})
     for r in items:
         models.setdefault(r["model_id"], (r["model_kind"], r["model_config"]))
         if r["task"] == "zeroshot_classification":
             zeroshot[(r["model_id"], r["dataset"] in general)].append(float(r["value"]))
+            intervals[(r["model_id"], r["dataset"] in general)].append(
+                None if r.get("ci_low") is None or r.get("ci_high") is None
+                else (float(r["ci_low"]), float(r["ci_high"])))
         elif r["dataset"] not in general:
             d = json.loads(r["details"])
             probes[(r["model_id"], d["head"], d["setting"], int(d["seed"]))].append(
@@ -114,7 +121,9 @@ def _domain_table(domain: str, items: list[Mapping[str, Any]], general: set[str]
             METHOD_ORDER.index(m[1][0]) if m[1][0] in METHOD_ORDER else len(METHOD_ORDER), m[0])):
         seconds, params = _cost(config, kind)
         table_rows.append(MethodRow(kind, model_id, None, _mean(zeroshot[(model_id, False)]),
-                                    _mean(zeroshot[(model_id, True)]), {}, seconds, params))
+                                    _mean(zeroshot[(model_id, True)]), {}, seconds, params,
+                                    _single(intervals[(model_id, False)]),
+                                    _single(intervals[(model_id, True)])))
         for head in ("logistic", "text-init"):
             shots = {}
             for setting in settings:
@@ -130,8 +139,16 @@ def _domain_table(domain: str, items: list[Mapping[str, Any]], general: set[str]
                        table_rows)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+def _single(found: list[tuple[float, float] | None]) -> tuple[float, float] | None:
+    """The interval of a figure of one dataset; None for a mean over several, or none known."""
+    return found[0] if len(found) == 1 else None
+
+
+def _pct(value: float | None, interval: tuple[float, float] | None = None) -> str:
+    if value is None:
+        return "-"
+    bounds = f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else ""
+    return f"{100 * value:.2f}{bounds}"
 
 
 def _spread(spread: Spread | None) -> str:
@@ -152,8 +169,10 @@ def methods_markdown(tables: list[DomainTable]) -> str:
                 f"{', '.join(t.general_datasets) or '-'})", "",
                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in t.rows:
-            cells = [r.label, _pct(r.zeroshot), *(_spread(r.shots.get(s)) for s in t.settings),
-                     _pct(r.general), "-" if r.seconds is None else f"{r.seconds:.1f}",
+            cells = [r.label, _pct(r.zeroshot, r.zeroshot_interval),
+                     *(_spread(r.shots.get(s)) for s in t.settings),
+                     _pct(r.general, r.general_interval),
+                     "-" if r.seconds is None else f"{r.seconds:.1f}",
                      "-" if r.trainable_parameters is None else f"{r.trainable_parameters:,}"]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
@@ -167,9 +186,18 @@ def methods_dict(tables: list[DomainTable]) -> list[dict[str, Any]]:
              "rows": [asdict(r) | {"label": r.label} for r in t.rows]} for t in tables]
 
 
+def _below(value: float | None, interval: tuple[float, float] | None) -> float:
+    return 0.0 if value is None or interval is None else max(0.0, value - interval[0])
+
+
+def _above(value: float | None, interval: tuple[float, float] | None) -> float:
+    return 0.0 if value is None or interval is None else max(0.0, interval[1] - value)
+
+
 def render_methods_chart(tables: list[DomainTable], path: Path | str) -> Path:
     """Per domain, a bar group per column (zero-shot, each setting of the from-scratch probe,
-    general), a bar per method, seed spread as error bars. Written atomically (PNG)."""
+    general), a bar per method; error bars: the bootstrap interval (zero-shot and general, of a
+    single dataset) and the seed spread (probes). Written atomically (PNG)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -186,10 +214,16 @@ def render_methods_chart(tables: list[DomainTable], path: Path | str) -> Path:
                           and r.probe == "logistic"), None)
             spreads = [probe.shots.get(s) if probe else None for s in t.settings]
             means = [head.zeroshot, *(s.mean if s else None for s in spreads), head.general]
-            errors = [0.0, *(s.std if s else 0.0 for s in spreads), 0.0]
+            below = [_below(head.zeroshot, head.zeroshot_interval),
+                     *(s.std if s else 0.0 for s in spreads),
+                     _below(head.general, head.general_interval)]
+            above = [_above(head.zeroshot, head.zeroshot_interval),
+                     *(s.std if s else 0.0 for s in spreads),
+                     _above(head.general, head.general_interval)]
             xs = [k + (j - (len(heads) - 1) / 2) * width for k in range(len(columns))]
             axes.bar(xs, [100 * (m or 0.0) for m in means], width=width,
-                     yerr=[100 * e for e in errors], label=head.label, capsize=2)
+                     yerr=[[100 * e for e in below], [100 * e for e in above]], label=head.label,
+                     capsize=2)
         axes.set_xticks(range(len(columns)))
         axes.set_xticklabels(columns)
         axes.set_ylabel("metric (x100)")

@@ -58,6 +58,7 @@ class ZeroShotResult:
     ``per_class`` is aligned with ``classes``: top-1 recall per class for a multi-class set,
     11-point AP per class for a multi-label set; ``None`` for a class without samples. ``top1``,
     ``top5``, ``mean_per_class`` and ``confused_pairs`` are ``None`` / empty for multi-label sets.
+    ``support`` is aligned with ``classes``: the samples of each class (positives, multi-label).
     """
 
     dataset: str
@@ -70,12 +71,14 @@ class ZeroShotResult:
     per_class: tuple[float | None, ...]
     confused_pairs: tuple[ConfusedPair, ...]
     n_samples: int
+    support: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         out = asdict(self)
         out["classes"] = list(self.classes)
         out["per_class"] = list(self.per_class)
+        out["support"] = list(self.support)
         out["confused_pairs"] = [asdict(p) for p in self.confused_pairs]
         return out
 
@@ -183,7 +186,8 @@ def score_predictions(dataset: str, metric: str, scores: np.ndarray, labels: np.
             average_precision_11point(scores[:, c], labels[:, c]) if labels[:, c].any() else None
             for c in range(len(classes)))
         return ZeroShotResult(dataset, metric, value, None, None, None, tuple(classes), per_class,
-                              (), int(labels.shape[0]))
+                              (), int(labels.shape[0]),
+                              tuple(int(n) for n in (labels > 0).sum(axis=0)))
     labels = labels.astype(np.int64)
     recall = per_class_recall(scores, labels)
     return ZeroShotResult(
@@ -193,6 +197,7 @@ def score_predictions(dataset: str, metric: str, scores: np.ndarray, labels: np.
         per_class=tuple(None if np.isnan(r) else float(r) for r in recall),
         confused_pairs=most_confused(scores.argmax(axis=1), labels, classes, top_confusions),
         n_samples=int(labels.shape[0]),
+        support=tuple(int(n) for n in np.bincount(labels, minlength=len(classes))),
     )
 
 

@@ -6,7 +6,9 @@ its row, so an upgrade is applied whole, once. Upgrades so far:
 
 - ``import_legacy_duckdb``: a home's ``react.duckdb`` file (the embedded store before DuckLake);
 - ``import_legacy_parquet``: a home's ``metadata/`` folder (the cluster's Parquet commit files);
-- ``relative_paths``: paths into REACT_HOME stored absolute become relative to it.
+- ``relative_paths``: paths into REACT_HOME stored absolute become relative to it;
+- ``evaluation_intervals``: ``evaluations`` gains each figure's interval (``ci_low``,
+  ``ci_high``; NULL for the figures evaluated before).
 
 The legacy sources are read, never changed, so a home can go back to an older release.
 """
@@ -21,7 +23,11 @@ from collections.abc import Callable, Iterator
 import duckdb
 
 from react_assets.metadata.engine import LAKE
-from react_assets.metadata.sql import SCHEMA
+from react_assets.metadata.sql import (
+    SCHEMA,
+    alter_evaluations_add_ci_high,
+    alter_evaluations_add_ci_low,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,16 @@ def upgrades() -> dict[str, Callable[[duckdb.DuckDBPyConnection, object], str | 
         "import_legacy_duckdb": legacy.import_duckdb_file,
         "import_legacy_parquet": legacy.import_parquet_folder,
         "relative_paths": legacy.relative_paths,
+        "evaluation_intervals": add_evaluation_intervals,
     }
+
+
+def add_evaluation_intervals(conn: duckdb.DuckDBPyConnection, store: object) -> str | None:
+    """The interval columns of ``evaluations`` on a home made before them (a no-op on a new one,
+    whose table has them)."""
+    conn.execute(alter_evaluations_add_ci_low)
+    conn.execute(alter_evaluations_add_ci_high)
+    return None
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """The cluster profile end to end on 127.0.0.1: PostgreSQL, a Dask scheduler with 2 workers and
-the MLflow tracking server run the tiny world; its metadata equals the embedded profile's; MLflow
-answers over HTTP with the lineage; steps ran in 2 worker processes; a worker SIGKILLed in the
-middle of a training step costs nothing: the step is retried (or the run fails and a re-run
-completes) and no metadata row is lost or duplicated."""
+the MLflow tracking server run the tiny world; its metadata equals the embedded profile's (the
+session's tiny world, tests/conftest.py); MLflow answers over HTTP with the lineage; steps ran in
+2 worker processes; a worker SIGKILLed in the middle of a training step costs nothing: the step
+is retried (or the run fails and a re-run completes) and no metadata row is lost or
+duplicated."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 from devtools.cluster import Cluster, missing_requirements
 
 pytestmark = pytest.mark.slow
-# It starts PostgreSQL, Dask and MLflow and runs the tiny world twice (about 10 min on an idle
+# It starts PostgreSQL, Dask and MLflow and runs the tiny world on them (minutes on an idle
 # 2-core machine): CI runs it (CI=true, as .ci/run sets), a local run with REACT_CLUSTER_TESTS=1.
 if os.environ.get("REACT_CLUSTER_TESTS") != "1" and os.environ.get("CI") != "true":
     pytest.skip("the cluster end-to-end test runs in CI (CI=true) or with REACT_CLUSTER_TESTS=1",
@@ -51,12 +52,14 @@ def _base_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory) -> dict:
-    home = tmp_path_factory.mktemp("embedded") / "react-home"
-    (home / "dagster_home").mkdir(parents=True)
-    (home / "dagster_home" / "dagster.yaml").write_text(
-        (REPO / "dagster_project" / "dagster.yaml").read_text())
-    return _run(_base_env(home) | {"REACT_PROFILE": "embedded"}, home.parent / "out.json")
+def embedded(tiny_world) -> dict:
+    """The embedded profile's metadata of the tiny world: the session's (tests/conftest.py), built
+    in-process on one thread, as a cluster worker runs (``OMP_NUM_THREADS=1``)."""
+    from run_tiny_world import metadata_rows
+
+    from dagster_project.profile import Profile
+
+    return {"metadata": metadata_rows(tiny_world.root.resolve(), Profile().metadata_backend, None)}
 
 
 @pytest.fixture(scope="module")

@@ -285,4 +285,4 @@ def test_the_definitions_wire_every_check_and_job(defs):
     assert check_names == {"pair_ids_unique_and_attached", "shard_has_pairs",
                            "embeddings_unit_norm_and_aligned",
                            "recall_meets_target", "min_pairs_per_class", "no_evaluation_images",
-                           "customized_not_worse_than_base"}
+                           "customized_not_worse_than_base", "champion_by_evidence"}

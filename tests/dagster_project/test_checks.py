@@ -382,7 +382,8 @@ def record_accuracy(store: Store, values: dict[str, float]) -> None:
     insert_batch(store, upsert_evaluations, [
         {"model_id": f"{kind}-model", "model_kind": kind, "domain": "shapes",
          "dataset": "shapes-test", "task": "zeroshot_classification", "metric": "accuracy",
-         "value": value, "n_samples": 2, "details": None, "spec_digest": None}
+         "value": value, "n_samples": 2, "details": None, "spec_digest": None,
+         "ci_low": None, "ci_high": None}
         for kind, value in values.items()])
 
 

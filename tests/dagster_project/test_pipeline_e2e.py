@@ -1,4 +1,5 @@
-"""End to end: the real asset graph materialized in-process on a tiny demo world."""
+"""End to end: the real asset graph materialized in-process on a tiny demo world (the session's
+``tiny_world``, tests/conftest.py); a test that materializes again works on a copy of it."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from react_assets.metadata.sql import (
     select_latest_domain_models,
     select_retrieval_sets,
 )
-from tiny_world import TINY_RUN_CONFIG
+from tiny_world import TINY_RUN_CONFIG, TinyWorld
 
 from dagster_project.definitions import build_definitions
-from dagster_project.demo import STAGES, run_pipeline
+from dagster_project.demo import STAGES
 from react_assets.customize.domain import RetrievalSet
 from react_assets.customize.model_lineage import model_lineage
 from react_assets.customize.recipe import CustomizationRecipe
-from react_assets.demo.config import DemoSourcePaths
 from react_assets.demo.layout import DEMO_RETRIEVAL
 from react_assets.domains.registry import registered_domain
 from react_assets.domains.settings import RetrievalConfig
@@ -32,30 +32,13 @@ from react_assets.retrieve.domain import retrieve_for_domain
 from react_assets.retrieve.sets import latest_retrieval_set
 from react_assets.tracking.lineage import TAG_DAGSTER_RUN_ID, TAG_PARTITION
 
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    missing = DemoSourcePaths().missing()
-    if missing:
-        pytest.skip(f"demo world sources not installed: {missing}")
-    root = tmp_path_factory.mktemp("e2e") / "react-home"
-    defs = build_definitions(str(root))
-    with dg.instance_for_test() as instance:
-        run_ids: dict[str, list[str]] = {}
-
-        def execute(job: str, partition: str | None, config: dict) -> None:
-            result = defs.resolve_job_def(job).execute_in_process(
-                instance=instance, partition_key=partition, run_config=config)
-            assert result.success, f"{job}[{partition}] failed"
-            run_ids.setdefault(job, []).append(result.run_id)
-
-        timings = run_pipeline(instance, execute, TINY_RUN_CONFIG, STAGES)
-        yield ReactPaths(root), instance, timings, run_ids
+# Every test reads the tiny world, which takes minutes to build: none is in the fast tier.
+pytestmark = pytest.mark.slow
 
 
-def test_every_stage_ran_and_the_leaderboard_compares_models(pipeline):
-    paths, _, timings, _ = pipeline
-    assert list(timings) == list(STAGES)
+def test_every_stage_ran_and_the_leaderboard_compares_models(tiny_world: TinyWorld):
+    paths = ReactPaths(tiny_world.root)
+    assert list(tiny_world.timings) == list(STAGES)
     board = json.loads((paths.reports / "leaderboard.json").read_text())
     kinds = {m["model_kind"] for m in board["models"]}
     assert kinds == {"base", "real-prompt", "real-linear", "gated-image"}
@@ -69,8 +52,8 @@ def test_every_stage_ran_and_the_leaderboard_compares_models(pipeline):
         assert label in markdown
 
 
-def test_the_methods_leaderboard_has_every_row_and_column(pipeline):
-    paths, _, _, _ = pipeline
+def test_the_methods_leaderboard_has_every_row_and_column(tiny_world: TinyWorld):
+    paths = ReactPaths(tiny_world.root)
     methods = json.loads((paths.reports / "leaderboard.json").read_text())["methods"]
     assert [t["domain"] for t in methods] == ["digits", "emoji", "fashion"]
     for table in methods:
@@ -93,8 +76,8 @@ def test_the_methods_leaderboard_has_every_row_and_column(pipeline):
         assert rows[("gated-image", None)]["trainable_parameters"] > 0
 
 
-def test_duckdb_holds_the_lineage_of_every_model(pipeline):
-    paths, _, _, _ = pipeline
+def test_duckdb_holds_the_lineage_of_every_model(tiny_world: TinyWorld):
+    paths = ReactPaths(tiny_world.root)
     store = open_store(paths.root)
     with store.connect() as conn:
         count = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
@@ -125,8 +108,8 @@ def test_duckdb_holds_the_lineage_of_every_model(pipeline):
     assert store.fetch(count_pair_integrity) == [{"duplicate_pair_ids": 0, "orphan_pairs": 0}]
 
 
-def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
-    paths, _, _, _ = pipeline
+def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(tiny_world: TinyWorld):
+    paths = ReactPaths(tiny_world.root)
     store = open_store(paths.root)
     with store.connect() as conn:
         rows = conn.execute(
@@ -148,21 +131,21 @@ def test_each_domain_trains_on_its_pairs_and_a_clean_general_sample(pipeline):
         assert len(trained_on) == n_distinct
 
 
-def test_each_retrieval_set_records_the_index_recall_on_its_queries(pipeline):
-    paths, instance, _, _ = pipeline
-    store = open_store(paths.root)
+def test_each_retrieval_set_records_the_index_recall_on_its_queries(tiny_world: TinyWorld):
+    store = open_store(tiny_world.root)
     for domain in ("digits", "emoji", "fashion"):
         recall = json.loads(latest_retrieval_set(store, domain)["stats"])["ann_recall"]
         # the tiny corpus gets a Flat index: exact, so recall 1 without an exact pass
         assert (recall["check"], recall["recall"], recall["raised"]) == ("flat-index", 1.0, False)
-    event = instance.get_latest_materialization_event(dg.AssetKey("retrieved_pairs"))
+    with tiny_world.instance() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("retrieved_pairs"))
     metadata = event.asset_materialization.metadata
     assert metadata["ann_recall"].value == 1.0
     assert metadata["ann_recall_check"].value["check"] == "flat-index"
 
 
-def test_captions_are_encoded_once_and_their_features_reused_downstream(pipeline):
-    paths, _, _, _ = pipeline
+def test_captions_are_encoded_once_and_their_features_reused_downstream(tiny_world: TinyWorld):
+    paths = ReactPaths(tiny_world.root)
     store = open_store(paths.root)
     base = current_base(store)
     kept = CaptionFeatures.load(local_model_dir(base.config) / CAPTION_FEATURES_FILE)
@@ -174,8 +157,9 @@ def test_captions_are_encoded_once_and_their_features_reused_downstream(pipeline
     assert not list(paths.root.rglob("input-cache/text_features_*.npy"))
 
 
-def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_model(pipeline):
-    paths, _, _, run_ids = pipeline
+def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_model(
+        tiny_world: TinyWorld):
+    paths, run_ids = ReactPaths(tiny_world.root), tiny_world.run_ids
     from dagster_project.resources import MlflowResource
 
     writer = MlflowResource(root=str(paths.root)).writer()
@@ -192,8 +176,8 @@ def test_the_react_model_run_in_mlflow_has_params_tags_inputs_and_a_registered_m
     assert row["mlflow_model_uri"] == "models:/react-fashion/1"
 
 
-def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(pipeline):
-    paths, instance, _, _ = pipeline
+def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(tiny_world_copy: TinyWorld):
+    paths = ReactPaths(tiny_world_copy.root)
     store = open_store(paths.root)
 
     def counts() -> tuple[int, int]:
@@ -205,26 +189,29 @@ def test_rematerializing_a_domain_with_the_same_settings_adds_no_set(pipeline):
 
     before = counts()
     defs = build_definitions(str(paths.root))
-    result = dg.materialize(
-        [defs.resolve_assets_def("retrieved_pairs")], partition_key="digits", instance=instance,
-        run_config={"ops": {"retrieved_pairs": TINY_RUN_CONFIG["domain_job"]["ops"]["retrieved_pairs"]}},
-        selection=["retrieved_pairs"])
+    with tiny_world_copy.instance() as instance:
+        result = dg.materialize(
+            [defs.resolve_assets_def("retrieved_pairs")], partition_key="digits",
+            instance=instance, selection=["retrieved_pairs"], run_config={"ops": {
+                "retrieved_pairs": TINY_RUN_CONFIG["domain_job"]["ops"]["retrieved_pairs"]}})
     assert result.success
     assert before[0] > 0 and counts() == before
 
 
-def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(pipeline):
-    paths, instance, _, _ = pipeline
+def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(
+        tiny_world_copy: TinyWorld):
+    paths = ReactPaths(tiny_world_copy.root)
     store = open_store(paths.root)
     sets_before = store.fetch(select_retrieval_sets, {"domain": "emoji"})
     defs = build_definitions(str(paths.root))
     # every hit is "a near copy" of an evaluation image at a cosine threshold this low
     config = {**TINY_RUN_CONFIG["domain_job"]["ops"]["retrieved_pairs"]["config"],
               "near_duplicate_threshold": 0.001}
-    result = dg.materialize(
-        [defs.resolve_assets_def("retrieved_pairs")], partition_key="emoji", instance=instance,
-        run_config={"ops": {"retrieved_pairs": {"config": config}}},
-        selection=["retrieved_pairs"], raise_on_error=False)
+    with tiny_world_copy.instance() as instance:
+        result = dg.materialize(
+            [defs.resolve_assets_def("retrieved_pairs")], partition_key="emoji",
+            instance=instance, run_config={"ops": {"retrieved_pairs": {"config": config}}},
+            selection=["retrieved_pairs"], raise_on_error=False)
     assert not result.success
     message = str(result.get_step_failure_events()[0].step_failure_data.error)
     assert "kept no pair for any of its classes" in message
@@ -232,8 +219,8 @@ def test_a_retrieval_that_keeps_no_pair_fails_saying_why_and_stores_no_set(pipel
     assert store.fetch(select_retrieval_sets, {"domain": "emoji"}) == sets_before
 
 
-def test_retrieving_before_the_base_model_is_indexed_says_what_to_materialize(pipeline):
-    paths, _, _, _ = pipeline
+def test_retrieving_before_the_base_model_is_indexed_says_what_to_materialize(tiny_world: TinyWorld):
+    paths = ReactPaths(tiny_world.root)
     store = open_store(paths.root)
     with pytest.raises(ValueError, match="materialize corpus_embeddings and knn_index"):
         retrieve_for_domain(store, load_base_bundle(store), registered_domain(store, "emoji"),
@@ -249,9 +236,9 @@ def _materialize(paths: ReactPaths, instance, asset: str, domain: str, config: d
     assert result.success, f"{asset}[{domain}] failed"
 
 
-@pytest.mark.slow
-def test_a_re_retrieval_with_other_settings_keeps_each_models_own_pairs_and_shards(pipeline):
-    paths, instance, _, _ = pipeline
+def test_a_re_retrieval_with_other_settings_keeps_each_models_own_pairs_and_shards(
+        tiny_world_copy: TinyWorld):
+    paths = ReactPaths(tiny_world_copy.root)
     store = open_store(paths.root)
     ops = TINY_RUN_CONFIG["domain_job"]["ops"]
     # digits: the tiny world's domain with the most pairs, so fewer per query changes the set
@@ -259,8 +246,9 @@ def test_a_re_retrieval_with_other_settings_keeps_each_models_own_pairs_and_shar
     first_id = store.fetch(select_latest_domain_models, {"domain": "digits"})[0]["model_id"]
     first = model_lineage(store, first_id)
     other = {"config": {**ops["retrieved_pairs"]["config"], "k_per_query": 3}}
-    _materialize(paths, instance, "retrieved_pairs", "digits", other)
-    _materialize(paths, instance, "react_model", "digits", ops["react_model"])
+    with tiny_world_copy.instance() as instance:
+        _materialize(paths, instance, "retrieved_pairs", "digits", other)
+        _materialize(paths, instance, "react_model", "digits", ops["react_model"])
     second_id = store.fetch(select_latest_domain_models, {"domain": "digits"})[0]["model_id"]
     second = model_lineage(store, second_id)
     assert second_id != first_id and second.retrieval_digest != first.retrieval_digest

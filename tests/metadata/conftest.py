@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.cluster import pg_binary, start_postgres, stop_postgres
 from devtools.dagster_server import free_port
+from devtools.postgres import pg_binary, start_postgres, stop_postgres
 from react_assets.metadata import BACKENDS, Store, open_store
 from react_assets.metadata import store as store_module
 
@@ -92,7 +92,9 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(params=BACKENDS)
+# The cluster profile's backend starts a PostgreSQL server: its cases are in the full suite only.
+@pytest.fixture(params=[pytest.param(b, marks=pytest.mark.slow) if b == "postgres" else b
+                        for b in BACKENDS])
 def backend(request) -> str:
     return request.param
 

@@ -37,7 +37,7 @@ from react_assets.retrieve.sets import store_retrieval_set
 
 NEW_COLUMNS = {  # the lake's columns the old schema lacks
     "models": ("metadata_snapshot", "spec_digest"), "domains": ("spec_digest",),
-    "retrieval_sets": ("spec_digest",), "evaluations": ("spec_digest",)}
+    "retrieval_sets": ("spec_digest",), "evaluations": ("spec_digest", "ci_low", "ci_high")}
 N_ROWS = sum(len(rows) for rows in ROWS.values())
 
 
@@ -167,7 +167,8 @@ def test_a_home_opened_again_is_not_imported_again(tmp_path, open_home, layout):
         with store.connect() as conn:
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == len(rows)
     assert {name: len(details) for name, details in migrations(store).items()} == {
-        "import_legacy_duckdb": 1, "import_legacy_parquet": 1, "relative_paths": 1}
+        "import_legacy_duckdb": 1, "import_legacy_parquet": 1, "relative_paths": 1,
+        "evaluation_intervals": 1}
 
 
 def register_model(store: Store, model_id: str, digest: str | None) -> None:

@@ -249,6 +249,7 @@ def _reader(catalog: Catalog, ready, stop, errors, reads) -> None:
         raise
 
 
+@pytest.mark.slow  # spawns a reader and the writers: interpreters of their own
 def test_concurrent_writers_and_a_reader(store):
     go, ready, stop = SPAWN.Event(), SPAWN.Event(), SPAWN.Event()
     errors, reads = SPAWN.Queue(), SPAWN.Queue()

@@ -15,13 +15,7 @@ from react_assets.models.factory import BaseModelConfig, UnsafeCheckpointError, 
 TINY = BaseModelConfig(arch="react-tiny", init_seed=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: fast and stable on a small shared CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _outputs(bundle) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Concurrent writers to one home's metadata: separate processes, the same shard, a Dagster backfill.
+"""Concurrent writers to one home's metadata: separate processes, the same shard, a Dagster backfill,
+the same shard partition of the tiny world materialized twice at once.
 
 Each writer is a real OS process (forked) committing to the same DuckLake catalog; a commit that
 races another is refused whole and :meth:`Store.write` runs it again.
@@ -20,6 +21,7 @@ from react_assets.metadata.sql import (
     select_shard_pairs,
 )
 from shard_factory import good_samples, write_shard
+from tiny_world import TinyWorld, shard_state
 
 from react_assets.corpus.ingest import IngestConfig, ingest_shard
 from react_assets.files.paths import ReactPaths
@@ -146,6 +148,44 @@ def test_a_backfill_of_corpus_job_in_parallel_processes_keeps_every_row(tmp_path
         assert len(runs) == 6 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         assert sorted(r.tags["dagster/partition"] for r in runs) == shards
     assert os.path.exists(store.catalog.sqlite_path)
+
+
+def _materialize_shard(root: str, shard: str, report: str) -> None:
+    """Fork target: ingest and embed one shard partition in one run (shard_ingest_job, as a
+    backfill's run of both shard assets), against the home's persistent Dagster instance."""
+    import dagster as dg
+    import torch
+
+    from dagster_project.definitions import build_definitions
+
+    torch.set_num_threads(1)  # a forked child may not use the parent's OpenMP threads
+    job = build_definitions(root).resolve_job_def("shard_ingest_job")
+    config = {"ops": {"corpus_embeddings": {"config": {"batch_size": 64, "workers": 0}}},
+              "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with dg.DagsterInstance.from_config(str(Path(root) / "dagster_home")) as instance:
+        result = job.execute_in_process(instance=instance, partition_key=shard,
+                                        run_config=config, raise_on_error=False)
+    Path(report).write_text(json.dumps(result.success))
+
+
+@pytest.mark.slow
+def test_the_same_shard_partition_materialized_twice_at_once_changes_nothing(
+        tiny_world_copy: TinyWorld, tmp_path):
+    import dagster_project.definitions  # noqa: F401  (imported once, inherited by the forks)
+    from dagster_project.partitions import shard_partitions
+
+    world = tiny_world_copy.root
+    with tiny_world_copy.instance() as instance:
+        shard = instance.get_dynamic_partitions(shard_partitions.name)[0]
+    before = shard_state(world)
+    reports = [tmp_path / f"twice{w}.json" for w in range(2)]
+    _run_all([(_materialize_shard, str(world), shard, str(report)) for report in reports])
+    assert [json.loads(r.read_text()) for r in reports] == [True, True]
+    after = shard_state(world)
+    # same rows per shard, byte-identical embeddings, one embedding set per shard, no duplicate
+    assert after == before
+    assert after["embedding_sets"] == [(s, 1) for s, _, _ in before["pairs"]]
+    assert after["integrity"] == CLEAN
 
 
 def test_creating_the_same_home_at_once_never_fails(tmp_path):

@@ -79,7 +79,8 @@ def dagster_server(ui_world: UiWorld) -> Iterator[DagsterServer]:
     reason = browser_skip_reason()
     if reason:
         pytest.skip(reason)
-    with DagsterServer(DagsterServerConfig(react_home=ui_world.react_home)) as server:
+    # the test reads nothing once it ends: SIGKILL after 10 s instead of waiting for a graceful stop
+    with DagsterServer(DagsterServerConfig(react_home=ui_world.react_home, stop_timeout_s=10)) as server:
         # What the "Join the Dagster community" dialog's Skip does; it would cover the page.
         graphql(server.url, "mutation { setNuxSeen }")
         yield server

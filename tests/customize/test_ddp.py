@@ -14,8 +14,8 @@ import pytest
 
 from devtools.dagster_server import free_port
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "tests" / "ddp_train.py"
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).with_name("ddp_train.py")
 
 
 def _run(args: list[str], out: Path) -> dict:

@@ -66,6 +66,7 @@ def _jobs() -> list[dict]:
     return [{"variant": v, "train_config": config} for v in ("gated-image", "locked-text")]
 
 
+@pytest.mark.slow  # two trainings, one after the other, then side by side
 def test_side_by_side_trains_the_same_models_with_the_cores_shared_and_progress_relayed():
     previous = torch.get_num_threads()
     alone = run_trainings(train_tiny, _jobs(), workers=1)
@@ -118,6 +119,7 @@ def _count_in_a_daemon(answer) -> None:
     answer.put(concurrent_trainings(2, "cpu", cores=8))
 
 
+@pytest.mark.slow  # a spawned interpreter imports torch
 def test_a_daemonic_process_trains_one_at_a_time():
     """A Dask worker runs its tasks in a daemonic process, which may not start processes."""
     context = multiprocessing.get_context("spawn")

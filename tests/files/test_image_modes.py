@@ -8,7 +8,6 @@ import tarfile
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from shard_factory import add_member, write_shard
 
@@ -19,7 +18,6 @@ from react_assets.customize.pixels import decode_square
 from react_assets.domains.images import load_rgb
 from react_assets.embed.encode import EmbeddingConfig, embed_shard
 from react_assets.files.images import decode_rgb, to_rgb
-from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.retrieve.grid import retrieval_grid
 
 EMBED = EmbeddingConfig(batch_size=4, text_batch_size=8, workers=0, chunk_rows=8)
@@ -27,9 +25,9 @@ WHITE, RED, BLUE = (255, 255, 255), (255, 0, 0), (0, 0, 255)
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.set_num_threads(1)
-    return create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
+def tiny(tiny_base, one_torch_thread):
+    """The session's tiny base model (read only), encoding with one torch thread."""
+    return tiny_base
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:

@@ -1,7 +1,7 @@
 """Train the tiny colour world with train_contrastive, alone or as one rank under torchrun.
 
-    python tests/ddp_train.py OUT.json                        # one process
-    python -m torch.distributed.run --nproc_per_node 2 tests/ddp_train.py OUT.json   # gloo
+    python tests/customize/ddp_train.py OUT.json                        # one process
+    python -m torch.distributed.run --nproc_per_node 2 tests/customize/ddp_train.py OUT.json   # gloo
 
 Writes (rank 0) the loss curve and a checksum of the trained parameters to OUT.json.
 """
@@ -29,7 +29,7 @@ NAMES = ["red", "green", "blue", "yellow", "black", "white", "purple", "orange"]
 
 
 def world() -> tuple[list[bytes], list[str]]:
-    """Noisy colour patches captioned with their colour (as tests/test_training.py's world)."""
+    """Noisy colour patches captioned with their colour (as tests/customize/test_training.py's world)."""
     rng = np.random.default_rng(0)
     images, captions = [], []
     for _ in range(4):

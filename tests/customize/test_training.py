@@ -33,13 +33,7 @@ def _png(rgb: tuple[int, int, int], rng: np.random.Generator, size: int = 40) ->
     return buffer.getvalue()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: fast and stable on a small shared CPU (and bit-reproducible)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ from react_assets.models.text import encode_text, encode_texts, trim_padding
 
 
 @pytest.fixture(scope="module")
-def mini():
-    torch.set_num_threads(1)
+def mini(one_torch_thread):
     return create_base_model(BaseModelConfig(arch=MINI_CLIP_ARCH, init_seed=0))
 
 
@@ -68,7 +67,7 @@ def test_bf16_embeddings_match_fp32(mini):
         assert not torch.equal(fp32, bf16)  # the bf16 path did run in bf16
 
 
-def test_trimmed_padding_gives_the_same_text_features(mini):
+def test_trimmed_padding_gives_the_same_text_features(mini, tiny_base):
     tokens = mini.tokenizer(["a cat.", "a photo of a small striped shoe, a type of clothing."])
     trimmed = trim_padding(mini.model, tokens)
     assert trimmed.shape[1] < tokens.shape[1] == 32
@@ -76,9 +75,8 @@ def test_trimmed_padding_gives_the_same_text_features(mini):
         full = mini.model.encode_text(tokens, normalize=True)
         cut = encode_text(mini.model, tokens)
     torch.testing.assert_close(cut, full, atol=1e-5, rtol=0)
-    tiny = create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
-    native = tiny.tokenizer(["a cat."])
-    assert torch.equal(trim_padding(tiny.model, native), native)  # open_clip's own tower: as is
+    native = tiny_base.tokenizer(["a cat."])
+    assert torch.equal(trim_padding(tiny_base.model, native), native)  # open_clip's own tower: as is
 
 
 def test_tensor_augment_reads_the_open_clip_transform(mini):
@@ -135,11 +133,10 @@ def test_pixel_cache_is_memory_mapped_and_reused(mini, tmp_path):
         pixel_cache([images[0], images[1], b"broken"], 34, None)
 
 
-def test_length_sorted_text_encoding_keeps_the_order(mini):
+def test_length_sorted_text_encoding_keeps_the_order(mini, tiny_base):
     texts = ["a cat.", "a photo of a small striped shoe, a type of clothing.", "a dog.",
              "a handwritten digit 7.", "an emoji of a smiling face with sunglasses.", "a cup."]
-    tiny = create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
-    for bundle in (mini, tiny):
+    for bundle in (mini, tiny_base):
         with torch.inference_mode():
             one_by_one = torch.cat([bundle.model.encode_text(bundle.tokenizer([t]), normalize=True)
                                     for t in texts])

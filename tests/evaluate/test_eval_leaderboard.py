@@ -52,7 +52,8 @@ def test_markdown_and_json():
     assert fashion["values"]["locked-fashion"] == pytest.approx(0.669)
     assert fashion["gains"]["gated-fashion"] == pytest.approx(0.054)
     assert "clip-b32" not in fashion["gains"]
-    assert data["models"][2] == {"model_id": "locked-fashion", "model_kind": "locked-text",
+    assert data["models"][2] == {"model_id": "locked-fashion", "name": "locked-fashion",
+                                 "model_kind": "locked-text", "champion_of": [],
                                  "average": pytest.approx(0.669),
                                  "average_gain": pytest.approx(0.037), "n_datasets": 1}
 

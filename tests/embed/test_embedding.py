@@ -15,16 +15,15 @@ from react_assets.corpus.pairs import shard_rows
 from react_assets.embed.encode import EmbeddingConfig, embed_shard
 from react_assets.models.caption_features import CaptionFeatures, encode_caption_features
 from react_assets.models.device import model_autocast
-from react_assets.models.factory import BaseModelConfig, create_base_model
 from react_assets.models.hardware import bf16_enabled
 
 CONFIG = EmbeddingConfig(batch_size=4, text_batch_size=8, workers=0, chunk_rows=8)
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.set_num_threads(1)
-    return create_base_model(BaseModelConfig(arch="react-tiny", init_seed=0))
+def tiny(tiny_base, one_torch_thread):
+    """The session's tiny base model (read only), encoding with one torch thread."""
+    return tiny_base
 
 
 @pytest.fixture

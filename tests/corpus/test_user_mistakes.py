@@ -31,9 +31,9 @@ from react_assets.domains.registry import register_domains
 from react_assets.domains.spec import DomainSpecError, load_domain_catalog
 from react_assets.files.paths import ReactPaths, check_writable
 
-FIXTURES = Path(__file__).parent / "fixtures" / "img2dataset"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "img2dataset"
 CONFIG = IngestConfig(workers=1)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def land_fixture(paths: ReactPaths, name: str, landed_as: str = "") -> Path:
@@ -338,6 +338,7 @@ def test_a_react_home_below_a_file_is_refused_naming_the_path(tmp_path):
         ReactPaths(tmp_path / "file" / "rh").create()
 
 
+@pytest.mark.slow  # a private read-only mount and the scripts' shell in it
 @pytest.mark.skipif(not _read_only_mount_available(), reason="no unshare -m on this machine")
 def test_a_read_only_react_home_is_refused_before_anything_is_touched(tmp_path):
     ro = tmp_path / "ro"

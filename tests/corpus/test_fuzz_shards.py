@@ -4,7 +4,7 @@ Properties: ``ingest_shard`` never raises for a damaged shard (bad samples are s
 reason), never hangs (SIGALRM limit), keeps memory bounded (peak RSS growth), records only pairs
 whose image decodes and whose caption is UTF-8, its counts add up, and it writes nothing outside
 ``tmp_path``. Ingestion into DuckDB with worker processes runs 40 cases here; the reader alone
-runs the long campaign (tests/test_fuzz_campaign.py).
+runs the long campaign (tests/corpus/test_fuzz_campaign_shards.py).
 """
 
 from __future__ import annotations
@@ -217,6 +217,7 @@ def check_ingested(store: Store, shard: Path, shard_id: str, report: IngestRepor
         assert caption.strip() and caption.encode("utf-8")  # byte-exact: whitespace kept
 
 
+@pytest.mark.slow  # 40 ingestions into DuckDB, some with worker processes
 @FUZZ
 @given(data=damaged_shards(), workers=st.sampled_from([1, 2]))
 def test_damaged_shards_are_ingested_without_raising(sandbox: Path, store: Store, data: bytes,
@@ -303,6 +304,7 @@ def write_samples(path: Path, drawn: list[tuple]) -> None:
                     archive.addfile(info, io.BytesIO(data))
 
 
+@pytest.mark.slow  # ingestions into DuckDB
 @FUZZ
 @given(drawn=samples)
 def test_random_samples_are_each_paired_or_skipped_with_their_reason(sandbox: Path, store: Store,
