@@ -30,6 +30,7 @@ from dagster_project.profile import current_profile  # noqa: E402
 from react_assets.metadata import TABLES, open_store  # noqa: E402
 
 VOLATILE = {"created_at", "ingested_at", "registered_at", "evaluated_at", "retrieved_at",
+            "compared_at", "decided_at",
             "pairs_per_second",
             "build_seconds", "mlflow_run_id", "dagster_run_id", "memory_bytes", "stats",
             "bytes_on_disk", "details", "config", "mlflow_model_uri", "metadata_snapshot"}

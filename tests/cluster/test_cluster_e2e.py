@@ -150,8 +150,13 @@ def test_a_worker_killed_mid_step_loses_and_duplicates_nothing(cluster, tmp_path
     if not first["runs"][0]["success"]:  # a clear failure: the re-run completes
         first = _run(env, tmp_path / "rerun.json", "domain_job", "fashion")
     assert first["runs"][0]["success"]
-    assert first["metadata"] == before["metadata"] | {
-        t: first["metadata"][t] for t in ("models", "evaluations", "retrieval_sets")}
+    redone = ("models", "evaluations", "retrieval_sets", "comparisons", "promotions")
+    assert first["metadata"] == before["metadata"] | {t: first["metadata"][t] for t in redone}
+    decisions = [(p["registered_model"], p["version"], p["action"])
+                 for p in first["metadata"]["promotions"]]
+    assert len(decisions) == len(set(decisions))  # no decision recorded twice
+    assert all(p in first["metadata"]["promotions"]  # the decisions are a history: none lost
+               for p in before["metadata"]["promotions"])
     fashion = [m["kind"] for m in first["metadata"]["models"] if m["domain"] == "fashion"]
     assert sorted(fashion) == sorted(m["kind"] for m in before["metadata"]["models"]
                                      if m["domain"] == "fashion")  # one model per variant
