@@ -31,7 +31,6 @@ keeps its home and says where.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -46,6 +45,7 @@ from pathlib import Path
 from bench.common.demo_chain import STAGES, run_stage, run_timings, starting_summary, table_keys
 from bench.common.results import write_result
 from devtools.cluster import CODE_SERVER, Cluster, missing_requirements
+from devtools.embedded_chain import plan_run_config, run_embedded_chain
 from devtools.ui_client import list_runs, stop_sensors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,19 +58,6 @@ LOG_ALARMS = {
     "sizeof_failures": "Sizeof calculation",
 }
 log = logging.getLogger("bench.cluster_soak")
-
-
-def plan_run_config(small: bool, fashion_train_limit: int) -> dict[str, dict]:
-    """Run config per job: the tests' tiny world (``tests/tiny_world.py``, read from its file),
-    or the demo's (``dagster_project.demo``)."""
-    if small:
-        spec = importlib.util.spec_from_file_location("tiny_world", ROOT / "tests" / "tiny_world.py")
-        tiny_world = sys.modules["tiny_world"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(tiny_world)
-        return tiny_world.TINY_RUN_CONFIG
-    from dagster_project.demo import demo_run_config
-
-    return demo_run_config(fashion_train_limit)
 
 
 class CpuLoad:
@@ -166,35 +153,7 @@ def metadata_keys(home: Path, dsn: str | None) -> dict[str, dict]:
 def embedded_reference(home: Path, run_config: dict[str, dict]) -> dict:
     """The same chain executed in-process in the embedded profile on ``home``; the runs that
     failed, the wall time and the metadata."""
-    import dagster as dg
-
-    from devtools.dagster_server import prepare_dagster_home
-
-    dagster_home = prepare_dagster_home(home)
-    os.environ.update(
-        {"REACT_PROFILE": "embedded", "REACT_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
-    )
-    from dagster_project.definitions import build_definitions
-    from dagster_project.demo import QUIET, run_pipeline
-
-    defs = build_definitions(str(home))
-    failed: list[str] = []
-    started = time.monotonic()
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-
-        def execute(job: str, partition: str | None, config: dict) -> None:
-            result = defs.resolve_job_def(job).execute_in_process(
-                instance=instance, partition_key=partition, run_config=config | QUIET, raise_on_error=False
-            )
-            if not result.success:
-                failed.append(f"{job}[{partition}]" if partition else job)
-
-        run_pipeline(instance, execute, run_config)
-    return {
-        "wall_s": round(time.monotonic() - started, 1),
-        "failed_runs": failed,
-        "metadata": metadata_keys(home, None),
-    }
+    return run_embedded_chain(home, run_config) | {"metadata": metadata_keys(home, None)}
 
 
 def compare(cluster: dict[str, dict], embedded: dict[str, dict]) -> dict[str, dict]:
