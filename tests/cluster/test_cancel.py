@@ -7,7 +7,6 @@ cancel; the worker's step failed on its refused publish."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -15,19 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster_gate import skip_unless_cluster_tests
 
-from devtools.cluster import Cluster, missing_requirements
+from devtools.cluster import Cluster
 
 pytestmark = pytest.mark.slow
 # It starts every service of the cluster profile and runs two jobs (about 4 min on an idle
 # 2-core machine): CI runs it (CI=true), a local run with REACT_CLUSTER_TESTS=1.
-if os.environ.get("REACT_CLUSTER_TESTS") != "1" and os.environ.get("CI") != "true":
-    pytest.skip("the cluster cancel test runs in CI (CI=true) or with REACT_CLUSTER_TESTS=1",
-                allow_module_level=True)
-MISSING = missing_requirements()
-if MISSING:
-    pytest.skip(f"cluster profile needs: {', '.join(MISSING)} (scripts/setup.sh installs them)",
-                allow_module_level=True)
+skip_unless_cluster_tests("the cluster cancel test")
 
 import dagster as dg  # noqa: E402
 

@@ -19,19 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster_gate import skip_unless_cluster_tests
 
-from devtools.cluster import Cluster, missing_requirements
+from devtools.cluster import Cluster
 
 pytestmark = pytest.mark.slow
 # It starts PostgreSQL, Dask and MLflow and runs the tiny world on them (minutes on an idle
 # 2-core machine): CI runs it (CI=true, as .ci/run sets), a local run with REACT_CLUSTER_TESTS=1.
-if os.environ.get("REACT_CLUSTER_TESTS") != "1" and os.environ.get("CI") != "true":
-    pytest.skip("the cluster end-to-end test runs in CI (CI=true) or with REACT_CLUSTER_TESTS=1",
-                allow_module_level=True)
-MISSING = missing_requirements()
-if MISSING:
-    pytest.skip(f"cluster profile needs: {', '.join(MISSING)} (scripts/setup.sh installs them)",
-                allow_module_level=True)
+skip_unless_cluster_tests("the cluster end-to-end test")
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "tests" / "cluster" / "run_tiny_world.py"

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster_gate import skip_unless_cluster_tests
 from tiny_world import TINY_RUN_CONFIG
 
-from devtools.cluster import CODE_SERVER, Cluster, missing_requirements
+from devtools.cluster import CODE_SERVER, Cluster
 from devtools.code_server import code_server_serving
 from devtools.ui_client import (
     graphql,
@@ -34,16 +35,7 @@ from devtools.ui_client import (
 )
 
 pytestmark = pytest.mark.slow
-if os.environ.get("REACT_CLUSTER_TESTS") != "1" and os.environ.get("CI") != "true":
-    pytest.skip(
-        "the cluster tests run in CI (CI=true) or with REACT_CLUSTER_TESTS=1", allow_module_level=True
-    )
-MISSING = missing_requirements()
-if MISSING:
-    pytest.skip(
-        f"cluster profile needs: {', '.join(MISSING)} (scripts/setup.sh installs them)",
-        allow_module_level=True,
-    )
+skip_unless_cluster_tests("the cluster services test")
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "cluster.sh"
